@@ -1,0 +1,1 @@
+"""ScarView batch layer."""

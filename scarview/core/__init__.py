@@ -1,0 +1,1 @@
+"""Pure computation: photos in, measurements out. No Qt, no SQLite, no printing."""

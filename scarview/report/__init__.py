@@ -1,0 +1,1 @@
+"""ScarView report layer."""

@@ -1,0 +1,1 @@
+"""ScarView store layer."""
