@@ -199,10 +199,10 @@ def _window(
         dtype=np.float64,
     )
     img = cv2.perspectiveTransform(pts[None], H)[0]
-    x0 = max(0, int(math.floor(img[:, 0].min())) - 3)
-    y0 = max(0, int(math.floor(img[:, 1].min())) - 3)
-    x1 = min(w, int(math.ceil(img[:, 0].max())) + 4)
-    y1 = min(h, int(math.ceil(img[:, 1].max())) + 4)
+    x0 = max(0, math.floor(img[:, 0].min()) - 3)
+    y0 = max(0, math.floor(img[:, 1].min()) - 3)
+    x1 = min(w, math.ceil(img[:, 0].max()) + 4)
+    y1 = min(h, math.ceil(img[:, 1].max()) + 4)
     if x1 <= x0 or y1 <= y0:
         return None
     return x0, y0, x1, y1
@@ -239,7 +239,7 @@ def render(
     rng = np.random.default_rng(np.random.SeedSequence([patient.seed, session, seed, 0x7E]))
     W, Hh = camera.width, camera.height
     H = camera.image_from_skin()
-    Hinv = np.linalg.inv(H)
+    Hinv = np.asarray(np.linalg.inv(H), dtype=np.float64)
     J = _jacobian(H, *camera.center_mm)
     u, v = _skin_coords(Hinv, 0, 0, W, Hh)
 
@@ -322,7 +322,7 @@ def render(
     px_per_mm_dir = float(np.linalg.norm(J @ np.array([math.cos(az), math.sin(az)])))
     step = (J @ np.array([math.cos(az), math.sin(az)])) / px_per_mm_dir  # unit px toward light
     tan_el = math.tan(el)
-    for spec, (x0, y0, x1, y1) in scar_windows:
+    for _spec, (x0, y0, x1, y1) in scar_windows:
         pad = 4
         xa, ya = max(0, x0 - pad), max(0, y0 - pad)
         xb, yb = min(W, x1 + pad), min(Hh, y1 + pad)
@@ -334,7 +334,7 @@ def render(
         excess = np.full(patch.shape, -1.0, np.float32)
         for s in range(stride, n_steps, stride):
             # warpAffine's dst(p) = src(p - t): t = -step * s looks s px toward the light.
-            m = np.float32([[1, 0, -step[0] * s], [0, 1, -step[1] * s]])
+            m = np.array([[1, 0, -step[0] * s], [0, 1, -step[1] * s]], np.float32)
             ahead = cv2.warpAffine(
                 patch,
                 m,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -29,7 +30,7 @@ SESSION_DATES = ("2026-01-05", "2026-02-02", "2026-03-02", "2026-03-30")
 SEED = 20260105
 
 
-def write_photo(photo: RenderedPhoto, folder: Path, view: str, extra: dict[str, object]) -> None:
+def write_photo(photo: RenderedPhoto, folder: Path, view: str, extra: Mapping[str, object]) -> None:
     """Write a rendered photo, its truth mask (8-bit PNG, 255 inside) and truth JSON."""
     folder.mkdir(parents=True, exist_ok=True)
     suffix = ".jpg" if photo.encoded[:2] == b"\xff\xd8" else ".png"

@@ -415,7 +415,7 @@ def _make_tiles(
 ) -> tuple[FloatArray, FloatArray]:
     """Albedo (linear RGB) and micro-height tiles of the whole skin plane."""
     t = TILE_PX_PER_MM
-    w, h = int(round(extent_mm[0] * t)), int(round(extent_mm[1] * t))
+    w, h = round(extent_mm[0] * t), round(extent_mm[1] * t)
     shape = (h, w)
     base = srgb_to_linear(np.asarray(FITZPATRICK_SRGB[fitz], dtype=np.float64) / 255.0)
     base = base * np.exp(rng.normal(0, 0.04, 3))  # individual variation
@@ -493,7 +493,7 @@ def _make_tiles(
                 x += math.cos(a) * length / 40
                 y += math.sin(a) * length / 40
                 a += bend
-            width_px = max(1, int(round(rng.uniform(0.04, 0.09) * t * 16)))
+            width_px = max(1, round(rng.uniform(0.04, 0.09) * t * 16))
             cv2.polylines(
                 hair_layer,
                 [np.asarray(pts, np.int32)],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -56,7 +57,7 @@ def test_healing_shrinks_every_scar() -> None:
     patient = _patient(11)
     for spec in patient.scars:
         areas = [true_area_mm2(spec, s) for s in range(4)]
-        assert all(a >= b for a, b in zip(areas, areas[1:], strict=False))
+        assert all(a >= b for a, b in itertools.pairwise(areas))
     total = [sum(true_area_mm2(s, k) for s in patient.scars) for k in range(4)]
     assert total[3] < total[0]
 
