@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from math import isfinite
 
+from scarview.core.grading import SessionGrades, TreatmentRecord
 from scarview.core.types import SCAR_TYPES, Alignment, Calibration, ScarSummary
 
 #: Column names, in order. Append new columns at the end; never rename or remove one.
@@ -36,13 +37,38 @@ MEASUREMENT_COLUMNS: tuple[str, ...] = (
     "change_area_mm2",
     "change_area_pct",
     "algorithm_version",
+    # The session's clinical record (empty when none was recorded); see scarview.core.grading.
+    "procedures",
+    "device",
+    "needle_depth_mm",
+    "passes",
+    "anaesthesia",
+    "clinician",
+    "immediate_reactions",
+    "erythema_days",
+    "pih",
+    "infection",
+    "tram_track",
+    "other_adverse_events",
+    "gb_qualitative",
+    "gb_quantitative",
+    "gb_quantitative_suggested",
+    "ecca",
+    "ecca_suggested",
+    "pro_instrument",
+    "pro_score",
 )
+
+#: The clinical-record columns (a tail of :data:`MEASUREMENT_COLUMNS`).
+CLINICAL_COLUMNS: tuple[str, ...] = MEASUREMENT_COLUMNS[MEASUREMENT_COLUMNS.index("procedures") :]
 
 #: Decimals per kind of number.
 PX_PER_MM_DECIMALS = 4
 AREA_DECIMALS = 4
 PCT_DECIMALS = 2
 RMSE_DECIMALS = 3
+DEPTH_DECIMALS = 2
+PRO_DECIMALS = 2
 
 
 def format_number(value: float | None, decimals: int) -> str:
@@ -67,6 +93,8 @@ def measurement_row(
     change_area_mm2: float | None = None,
     change_area_pct: float | None = None,
     algorithm_version: str = "",
+    treatment: TreatmentRecord | None = None,
+    grades: SessionGrades | None = None,
 ) -> dict[str, str]:
     """Format one photo's measurements as a CSV row.
 
@@ -96,6 +124,16 @@ def measurement_row(
         of the baseline area; ``None`` when unknown (no scale, not aligned).
     algorithm_version : str
         Version of the analysis that produced ``summary``.
+    treatment : TreatmentRecord, optional
+        The session's treatment record; its columns stay empty without one.
+        ``procedures`` are the procedure keys joined by ``+``; ``pih``,
+        ``infection`` and ``tram_track`` are ``true``/``false``.
+    grades : SessionGrades, optional
+        The session's clinical grades: the scores (computed by
+        :mod:`scarview.core.grading`) fill ``gb_qualitative``,
+        ``gb_quantitative``, ``ecca``, ``pro_instrument`` and ``pro_score``;
+        ``*_suggested`` is ``true`` while a score still rests on values
+        suggested from the measurement. A score not graded stays empty.
 
     Returns
     -------
@@ -133,4 +171,50 @@ def measurement_row(
         row["alignment_rmse_px"] = format_number(alignment.rmse_px, RMSE_DECIMALS)
     row["change_area_mm2"] = format_number(change_area_mm2, AREA_DECIMALS)
     row["change_area_pct"] = format_number(change_area_pct, PCT_DECIMALS)
+    if treatment is not None:
+        row.update(_treatment_columns(treatment))
+    if grades is not None:
+        row.update(_grade_columns(grades))
     return row
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _treatment_columns(treatment: TreatmentRecord) -> dict[str, str]:
+    procedures = "+".join(treatment.procedures)
+    if treatment.other_procedure:
+        procedures += f" ({treatment.other_procedure})"
+    return {
+        "procedures": procedures,
+        "device": treatment.device,
+        "needle_depth_mm": format_number(treatment.needle_depth_mm, DEPTH_DECIMALS),
+        "passes": "" if treatment.passes is None else str(int(treatment.passes)),
+        "anaesthesia": treatment.anaesthesia,
+        "clinician": treatment.clinician,
+        "immediate_reactions": treatment.immediate_reactions,
+        "erythema_days": "" if treatment.erythema_days is None else str(treatment.erythema_days),
+        "pih": _flag(treatment.pih),
+        "infection": _flag(treatment.infection),
+        "tram_track": _flag(treatment.tram_track),
+        "other_adverse_events": treatment.other_adverse_events,
+    }
+
+
+def _grade_columns(grades: SessionGrades) -> dict[str, str]:
+    columns: dict[str, str] = {}
+    if grades.gb_qualitative is not None:
+        columns["gb_qualitative"] = str(int(grades.gb_qualitative))
+    gb = grades.gb_quantitative_result
+    if gb is not None:
+        columns["gb_quantitative"] = str(gb.total)
+        columns["gb_quantitative_suggested"] = _flag(bool(grades.gb_quantitative_suggested))
+    scored = grades.ecca_result
+    if scored is not None:
+        columns["ecca"] = str(scored.total)
+        columns["ecca_suggested"] = _flag(bool(grades.ecca_suggested))
+    if grades.pro is not None:
+        columns["pro_instrument"] = grades.pro.instrument
+        columns["pro_score"] = format_number(grades.pro.total_score, PRO_DECIMALS)
+    return columns

@@ -1908,11 +1908,18 @@ class Library:
 
         Each row uses the photo's latest analysis and latest alignment; the
         change from baseline is given only when that alignment is trustworthy
-        (``ok``) and both photos have an area in mm².
+        (``ok``) and both photos have an area in mm². The session's current
+        treatment record and clinical grades (:mod:`scarview.store.clinical`)
+        fill the clinical columns of every photo of the session.
         """
+        # Imported here: the clinical module builds on this one.
+        from scarview.store.clinical import grades_of, treatment_of
+
         patient = self.get_patient(patient_id)
         rows: list[dict[str, str]] = []
         for session in self.sessions_of(patient_id):
+            treatment = treatment_of(self, session.id)
+            grades = grades_of(self, session.id)
             for photo in self.photos_of(session.id):
                 analysis = self.latest_analysis(photo.id)
                 aligned = self.alignment_for(photo.id)
@@ -1938,6 +1945,8 @@ class Library:
                         change_area_mm2=change_mm2,
                         change_area_pct=change_pct,
                         algorithm_version="" if analysis is None else analysis.algorithm_version,
+                        treatment=treatment,
+                        grades=grades,
                     )
                 )
         return rows
@@ -1994,6 +2003,37 @@ class Library:
                 + " LIMIT 1"
             ).fetchone()
         return row is not None
+
+    # ----------------------------------------------- transactions for extensions
+
+    @contextmanager
+    def write_transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction for a module that extends the library.
+
+        Used by :mod:`scarview.store.clinical` (and any later record kind) so
+        its rows are written with the same guarantees as the library's own:
+        ``BEGIN IMMEDIATE``, everything commits or nothing does, and calls are
+        serialised with the library's other work.
+
+        Yields
+        ------
+        sqlite3.Connection
+            Rows come back as :class:`sqlite3.Row`; do not commit or roll back.
+        """
+        with self._write() as conn:
+            yield conn
+
+    @contextmanager
+    def read_transaction(self) -> Iterator[sqlite3.Connection]:
+        """One consistent read snapshot for a module that extends the library.
+
+        Yields
+        ------
+        sqlite3.Connection
+            Rows come back as :class:`sqlite3.Row`; only read through it.
+        """
+        with self._read() as conn:
+            yield conn
 
 
 def ensure_sample_patient(library: Library, sample_dir: str | os.PathLike[str]) -> bool:
