@@ -31,7 +31,7 @@ check-system:
 		echo "Install them with: sudo apt-get install$$missing"; exit 1; fi
 
 run: $(STAMP) check-system
-	$(VENV)/bin/scarview analyze sample_images/demo-patient/2026-01-05/cheek-left.jpg
+	$(VENV)/bin/scarview gui
 
 test: $(STAMP) check-system lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
