@@ -272,6 +272,11 @@ def analyse_photo_in_library(
         if not edit_ids:
             return raw, True
     if not edit_ids:
+        if latest is not None and latest.id != raw.id:
+            # The last edit was undone: the machine's result becomes the latest again.
+            raw = library.save_analysis(
+                photo_id, library.load_scarmap(raw), raw.calibration, wanted, ALGORITHM_VERSION
+            )
         return raw, analysed
     raw_map = library.load_scarmap(raw)
     edited = apply_edits(raw_map, corrections, None if photo is None else photo.rgb)
