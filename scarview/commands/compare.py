@@ -82,10 +82,12 @@ def describe_comparison(result: PhotoComparison) -> str:
         lines.append(f"Alignment: FAILED: {a.reason}. No change is reported.")
     if result.change is not None:
         c = result.change.to_dict()
+        area = c.get("area_mm2")
         pct = c.get("area_pct")
+        count = c.get("count")
         lines.append(
-            f"Change: {format_area(c.get('area_mm2'))}"
-            + ("" if pct is None else f" ({pct:+.1f} %)")
-            + f", {c.get('count', 0):+d} scars"
+            f"Change: {format_area(area if isinstance(area, int | float) else None)}"
+            + (f" ({pct:+.1f} %)" if isinstance(pct, int | float) else "")
+            + (f", {count:+d} scars" if isinstance(count, int) else "")
         )
     return "\n".join(lines)

@@ -1,0 +1,255 @@
+"""``scarview batch`` on 100 pairs of 12-megapixel photos with 2 local workers.
+
+Input: 100 patients, each with a baseline and a follow-up session of one view
+(4000 x 3000 JPEG, q90, 40 px/mm, ArUco marker on the skin; the follow-up taken
+from a slightly moved camera under a slightly different light, after one
+session of healing). Rendering 12-megapixel synthetic photos is slow (about 8 s
+each), so four distinct patients are rendered once and each of the 100 pairs is
+one of them made byte-unique by a JPEG comment: every photo has its own
+SHA-256, so nothing is skipped, and every photo is decoded, analysed and
+aligned in full. The photos are cached under ``/tmp/scarview-bench-batch``.
+
+The batch runs as ``scarview batch`` does by default (analysis, alignment,
+change, one PDF report per patient), with ``workers=2``, into an empty output
+folder. Rows:
+
+* wall time of the whole batch (target <= 90 s), with the median time a worker
+  spent reading and analysing one photo and aligning one pair, to tell where
+  the time goes;
+* peak resident memory of each worker process (``VmHWM``, as the workers
+  report it with each result; target <= 800 MB);
+* memory after 10 pairs and after 100 pairs (target: within 10 %): the batch
+  process's resident memory plus each current worker's resident memory as it
+  reported it at the end of its latest task (between tasks, so the figure is
+  what stays behind, not what a photo in progress happens to hold), taken when
+  the 20th and the 200th photo are done. The whole process tree's resident
+  memory at those moments is shown beside it; it swings with what the workers
+  are doing at that instant.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from scarview.batch import BatchOptions, run_batch
+from scarview.batch.progress import SilentListener
+from scarview.batch.tasks import WorkerStats
+
+TITLE = "Batch: 100 pairs of 12 MP photos, 2 local workers (analysis, alignment, reports)"
+CACHE = Path(tempfile.gettempdir()) / "scarview-bench-batch"
+PAIRS = 100
+DISTINCT = 4
+WIDTH, HEIGHT, PX_PER_MM = 4000, 3000, 40.0
+DATES = ("2026-01-05", "2026-02-02")
+TARGET_WALL_S = 90.0
+TARGET_WORKER_MB = 800.0
+TARGET_GROWTH_PCT = 10.0
+
+
+def _render_pairs() -> list[tuple[bytes, bytes]]:
+    from scarview.synth import Camera, Capture, Light, make_patient, random_camera, render
+
+    pairs = []
+    for seed in range(DISTINCT):
+        rng = np.random.default_rng(1000 + seed)
+        patient = make_patient(1000 + seed, n_scars=16)
+        base = Camera(width=WIDTH, height=HEIGHT, px_per_mm=PX_PER_MM, blur_px=0.8)
+        shots = []
+        for session, date in enumerate(DATES):
+            camera = (
+                base
+                if session == 0
+                else random_camera(
+                    rng,
+                    base=base,
+                    px_per_mm=(0.95, 1.05),
+                    rotation_deg=(-6, 6),
+                    shift_mm=3.0,
+                    perspective=0.015,
+                )
+            )
+            light = Light(azimuth_deg=135.0 + float(rng.uniform(-20, 20)), elevation_deg=40.0)
+            capture = Capture(
+                jpeg_quality=90, captured_at=datetime.fromisoformat(date).replace(hour=10)
+            )
+            photo = render(
+                patient, session=session, camera=camera, light=light, capture=capture, seed=session
+            )
+            shots.append(photo.encoded)
+        pairs.append((shots[0], shots[1]))
+    return pairs
+
+
+def _unique(jpeg: bytes, tag: str) -> bytes:
+    """The same JPEG with a comment segment after SOI: other bytes, same pixels."""
+    comment = f"scarview bench {tag}".encode("ascii")
+    return jpeg[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + jpeg[2:]
+
+
+def _input_folder() -> Path:
+    folder = CACHE / f"in-{PAIRS}x{WIDTH}x{HEIGHT}"
+    stamp = folder / ".complete"
+    if stamp.exists():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    pairs = _render_pairs()
+    for i in range(PAIRS):
+        before, after = pairs[i % DISTINCT]
+        for date, jpeg in zip(DATES, (before, after), strict=True):
+            target = folder / f"patient-{i:03d}" / date / "closeup.jpg"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(_unique(jpeg, f"{i}-{date}"))
+    stamp.write_text("ok\n", "utf-8")
+    return folder
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text("ascii").splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
+def _descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            children = (task / "children").read_text("ascii").split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            found.append(child)
+            found.extend(_descendants(child))
+    return found
+
+
+class _MemoryProbe(SilentListener):
+    """Samples memory when given numbers of photos are done."""
+
+    def __init__(self, at_photos: tuple[int, ...], workers: int) -> None:
+        self.at = set(at_photos)
+        self.workers = workers
+        self.done = 0
+        self.latest: dict[int, tuple[int, float]] = {}  # pid -> (order, rss_mb at task end)
+        #: photos done -> (batch process MB, current workers MB at task end, process tree MB)
+        self.samples: dict[int, tuple[float, float, float]] = {}
+
+    def photo_done(self, relpath: str, error: str | None, worker: WorkerStats | None) -> None:
+        self.done += 1
+        if worker is not None:
+            self.latest[worker.pid] = (self.done, worker.rss_mb)
+        if self.done in self.at:
+            parent = _rss_mb(os.getpid())
+            current = sorted(self.latest.values(), reverse=True)[: self.workers]
+            tree = parent + sum(_rss_mb(p) for p in _descendants(os.getpid()))
+            self.samples[self.done] = (parent, sum(rss for _, rss in current), tree)
+
+
+def run() -> list[dict[str, object]]:
+    """Measure the batch; rows of measured value and target."""
+    t0 = time.perf_counter()
+    folder = _input_folder()
+    prepare_s = time.perf_counter() - t0
+    probe = _MemoryProbe((20, 2 * PAIRS), workers=2)
+    with tempfile.TemporaryDirectory(prefix="scarview-bench-batch-out-") as out:
+        start = time.perf_counter()
+        summary = run_batch(folder, out, BatchOptions(workers=2), listener=probe)
+        wall_s = time.perf_counter() - start
+        with summary.measurements_csv.open(encoding="utf-8", newline="") as handle:
+            rows_csv = list(csv.DictReader(handle))
+    analysis_s = [float(r["analysis_s"]) for r in rows_csv if r["analysis_s"]]
+    alignment_s = [float(r["alignment_s"]) for r in rows_csv if r["alignment_s"]]
+    peak_mb = summary.peak_worker_rss_mb
+    rows: list[dict[str, object]] = [
+        {
+            "measure": "wall time, 100 pairs (s)",
+            "value": round(wall_s, 1),
+            "target": f"<= {TARGET_WALL_S:.0f}",
+            "ok": wall_s <= TARGET_WALL_S,
+        },
+        {
+            "measure": "photos measured / errors / aligned pairs",
+            "value": f"{summary.measured} / {len(summary.errors)} / {summary.aligned}",
+            "target": f"{2 * PAIRS} / 0 / {PAIRS}",
+            "ok": summary.measured == 2 * PAIRS and not summary.errors,
+        },
+        {
+            "measure": "  per photo: read + analysis, median (s, in a worker)",
+            "value": round(statistics.median(analysis_s), 2) if analysis_s else "",
+            "target": "",
+            "ok": "",
+        },
+        {
+            "measure": "  per pair: alignment, median (s, in a worker)",
+            "value": round(statistics.median(alignment_s), 2) if alignment_s else "",
+            "target": "",
+            "ok": "",
+        },
+        {
+            "measure": "peak memory per worker (MB)",
+            "value": round(peak_mb, 0),
+            "target": f"<= {TARGET_WORKER_MB:.0f}",
+            "ok": 0 < peak_mb <= TARGET_WORKER_MB,
+        },
+    ]
+    early, late = probe.samples.get(20), probe.samples.get(2 * PAIRS)
+    if early and late:
+        total_early, total_late = early[0] + early[1], late[0] + late[1]
+        growth = 100.0 * (total_late - total_early) / total_early
+        rows.append(
+            {
+                "measure": "memory after 10 -> 100 pairs, batch + workers (MB)",
+                "value": f"{total_early:.0f} -> {total_late:.0f} ({growth:+.1f} %)",
+                "target": f"within {TARGET_GROWTH_PCT:.0f} %",
+                "ok": abs(growth) <= TARGET_GROWTH_PCT,
+            }
+        )
+        rows.append(
+            {
+                "measure": "  batch process alone (MB)",
+                "value": f"{early[0]:.0f} -> {late[0]:.0f}",
+                "target": "",
+                "ok": "",
+            }
+        )
+        rows.append(
+            {
+                "measure": "  process tree at that instant (MB)",
+                "value": f"{early[2]:.0f} -> {late[2]:.0f}",
+                "target": "",
+                "ok": "",
+            }
+        )
+    rows.append(
+        {
+            "measure": "worker processes used / reports written",
+            "value": f"{len(summary.workers)} / {summary.reports_written}",
+            "target": "",
+            "ok": "",
+        }
+    )
+    rows.append(
+        {
+            "measure": "preparing the input (s, cached after the first run)",
+            "value": round(prepare_s, 1),
+            "target": "",
+            "ok": "",
+        }
+    )
+    return rows

@@ -1,0 +1,203 @@
+"""The batch's parts on their own: plan, resume state, progress lines, crash recovery, CLI."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from collections.abc import Callable, Collection
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scarview.batch import BatchOptions, run_batch
+from scarview.batch.executors import DaskExecutor, DaskMissingError, LocalExecutor
+from scarview.batch.plan import plan_batch
+from scarview.batch.progress import LogListener, SilentListener, TqdmListener, default_listener
+from scarview.batch.runner import _Batch, _Driver
+from scarview.batch.state import DONE_FILE, ResumeState
+from scarview.batch.tasks import PhotoResult, TrackResult, TrackTask, WorkerStats
+from scarview.cli import main
+from scarview.errors import InputError
+from tests.batch.conftest import Archive
+
+
+def test_plan_reads_the_layout(archive_template: Archive) -> None:
+    plan = plan_batch(archive_template.root)
+    assert plan.patients == ("alice", "bob", "carol")
+    assert sorted(p.relpath for p in plan.photos) == sorted(archive_template.good)
+    assert [i.relpath for i in plan.issues] == sorted(
+        [archive_template.corrupt, archive_template.text]
+    )
+    by_rel = {p.relpath: p for p in plan.photos}
+    baseline = by_rel["alice/2026-01-05/closeup.jpg"]
+    assert baseline.session_index == 0 and baseline.baseline is None
+    for rel in ("alice/2026-02-02/closeup.jpg", archive_template.unrelated):
+        assert by_rel[rel].baseline == baseline.index
+        assert by_rel[rel].view == "closeup"
+    # Photos without session folders: sessions from the EXIF date, not the file name.
+    first, second = by_rel["bob/left-45 b.jpg"], by_rel["bob/left-45 a.jpg"]
+    assert (first.session, first.session_index) == ("2026-01-10", 0)
+    assert (second.session, second.session_index, second.baseline) == ("2026-02-07", 1, first.index)
+    assert by_rel["carol/visit-2/frontal.jpg"].session_date.isoformat() == "2026-05-06"
+    assert [p.index for p in plan.photos] == list(range(len(plan.photos)))
+
+
+def test_state_survives_a_line_cut_short(tmp_path: Path) -> None:
+    state = ResumeState(tmp_path)
+    state.add("a" * 40, {"n": 1}, b"jpeg-bytes")
+    state.add("b" * 40, {"n": 2}, None)
+    with (state.path).open("ab") as handle:
+        handle.write(b'{"key": "cccc", "rec')  # a crash in the middle of a line
+    again = ResumeState(tmp_path)
+    assert len(again) == 2 and again.record("b" * 40) == {"n": 2}
+    assert again.thumbnail_path("a" * 40) is not None
+    assert again.thumbnail_path("b" * 40) is None
+    again.add("d" * 40, {"n": 4}, None)
+    third = ResumeState(tmp_path)
+    assert len(third) == 3 and third.record("d" * 40) == {"n": 4}
+    assert (tmp_path / ".scarview-batch" / DONE_FILE).read_bytes().endswith(b"\n")
+
+
+def test_log_lines_count_rate_and_time_left() -> None:
+    stream = io.StringIO()
+    listener = LogListener(stream)
+    listener.started(10, 4, "2 local worker processes")
+    listener.photo_done("p/2026-01-01/a.jpg", None, None)
+    listener.photo_done("p/2026-01-01/b.jpg", "Cannot read 'p/2026-01-01/b.jpg': broken.", None)
+    lines = stream.getvalue().splitlines()
+    assert "6 photos to measure" in lines[0] and "4 already measured" in lines[0]
+    assert lines[1].startswith("scarview batch: [1/6] p/2026-01-01/a.jpg measured (")
+    assert "photos/min" in lines[1] and "left)" in lines[1]
+    assert lines[2].startswith("scarview batch: [2/6] p/2026-01-01/b.jpg error: Cannot read")
+
+
+class _FakeExecutor:
+    """Runs nothing: answers each task with ``respond(task)`` (a result or an exception)."""
+
+    description = "fake"
+    workers = 1
+    window = 2
+
+    def __init__(self, respond: Callable[[Any], Any]) -> None:
+        self.respond = respond
+        self.restarts = 0
+
+    def submit(self, fn: Callable[..., Any], arg: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        answer = self.respond(arg)
+        if isinstance(answer, BaseException):
+            future.set_exception(answer)
+        else:
+            future.set_result(answer)
+        return future
+
+    def wait(self, futures: Collection[Any], timeout_s: float) -> set[Any]:
+        return {f for f in futures if f.done()}
+
+    def is_broken(self, exc: BaseException) -> bool:
+        return isinstance(exc, BrokenProcessPool)
+
+    def restart(self) -> None:
+        self.restarts += 1
+
+    def close(self, futures: Collection[Any] = (), *, cancel: bool = False) -> None:
+        pass
+
+
+def test_a_task_that_kills_its_worker_is_given_up(
+    archive_template: Archive, tmp_path: Path
+) -> None:
+    plan = plan_batch(archive_template.root)
+    batch = _Batch(plan, tmp_path, BatchOptions(report=False), SilentListener(), None)
+    tasks = batch.tasks()
+    poison = next(t for t in tasks if plan.photos[t.jobs[0].index].patient == "bob")
+    worker = WorkerStats(pid=1, host="test", rss_mb=1.0, peak_rss_mb=1.0)
+
+    def respond(task: TrackTask) -> Any:
+        if task is poison:
+            return BrokenProcessPool("a worker died")
+        return TrackResult(
+            tuple(PhotoResult(j.index, j.key, {"ok": j.relpath}) for j in task.measured_jobs),
+            worker,
+        )
+
+    executor = _FakeExecutor(respond)
+    _Driver(batch, executor).run(tasks)
+    assert executor.restarts == 2
+    failed = {e.file for e in batch.errors} - {i.relpath for i in plan.issues}
+    assert failed == {"bob/left-45 a.jpg", "bob/left-45 b.jpg"}
+    assert all("worker process stopped" in e.message for e in batch.errors if e.file in failed)
+    assert len(ResumeState(tmp_path)) == len(plan.photos) - 2
+
+
+def test_output_inside_input_is_refused(archive_template: Archive) -> None:
+    with pytest.raises(InputError, match="inside the input folder"):
+        run_batch(archive_template.root, archive_template.root / "out")
+    with pytest.raises(InputError, match="not a folder"):
+        run_batch(archive_template.root / "alice" / "2026-01-05" / "closeup.jpg", "/tmp/x")
+
+
+def test_missing_dask_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(DaskMissingError, match=r"pip install 'scarview\[distributed\]'"):
+        DaskExecutor("tcp://127.0.0.1:8786")
+
+
+def test_batch_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["batch", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in (
+        "--out",
+        "--workers",
+        "--scheduler",
+        "--marker-mm",
+        "--px-per-mm",
+        "--no-report",
+    ):
+        assert option in text
+
+
+def test_batch_of_an_empty_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "in").mkdir()
+    assert main(["batch", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--json"]) == 0
+    assert '"photos": 0' in capsys.readouterr().out
+    assert (tmp_path / "out" / "measurements.csv").read_text("utf-8").count("\n") == 1
+    assert (tmp_path / "out" / "errors.csv").read_text("utf-8") == "file,message\n"
+
+
+def _worker_pid(_: object) -> int:
+    return os.getpid()
+
+
+def test_local_workers_are_replaced_and_all_tasks_finish() -> None:
+    executor = LocalExecutor(2, max_tasks_per_child=2)
+    try:
+        futures = [executor.submit(_worker_pid, i) for i in range(12)]
+        pids = [f.result(timeout=60) for f in futures]
+    finally:
+        executor.close()
+    assert len(pids) == 12
+    # 2 workers replaced after 2 tasks each: 3 successive pools, so more than 2 processes.
+    assert len(set(pids)) >= 3
+    assert os.getpid() not in pids
+
+
+def test_progress_bar_on_a_terminal() -> None:
+    stream = io.StringIO()
+    stream.isatty = lambda: True  # type: ignore[method-assign]
+    listener = default_listener(stream)
+    assert isinstance(listener, TqdmListener)
+    listener.started(3, 1, "2 local worker processes")
+    listener.photo_done("p/s/a.jpg", None, None)
+    listener.photo_done("p/s/b.jpg", "Cannot read 'p/s/b.jpg': broken.", None)
+    listener.finished()
+    text = stream.getvalue()
+    assert "2 photos to measure" in text and "Measuring" in text and "2/2" in text
+    assert "error: Cannot read 'p/s/b.jpg'" in text
+    assert isinstance(default_listener(io.StringIO()), LogListener)
