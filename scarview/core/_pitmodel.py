@@ -292,7 +292,21 @@ class PitFit:
 
 @dataclass(frozen=True, eq=False)
 class Arena:
-    """A patch of shading on which several explanations can be compared."""
+    """A patch of shading on which several explanations can be compared.
+
+    Attributes
+    ----------
+    P : ndarray of shape (n, n) and dtype float32
+        Smoothed shading with the surrounding skin's slope removed.
+    X, Y : ndarray of shape (n, n) and dtype float32
+        Grid in mm relative to the centre (light from +x).
+    weight : ndarray of shape (n*n,) and dtype float64
+        Square root of each pixel's validity (0 off the skin).
+    center_xy : tuple of float
+        Centre in rotated working pixels.
+    px_per_mm : float
+        Grid resolution.
+    """
 
     P: FloatArray
     X: FloatArray
@@ -326,7 +340,7 @@ def explain_cost(fits: list[PitFit], arena: Arena, w: float) -> float:
     Parameters
     ----------
     fits : list of PitFit
-        Pits placed where they were fitted; an empty list is the plane alone.
+        Pits placed where they were fitted; an empty list is the level alone.
     arena : Arena
     w : float
         Working resolution (px/mm) of the rotated frame the centres refer to.

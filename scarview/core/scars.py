@@ -12,9 +12,14 @@ How it works (``CLINICAL.md`` gives the physics):
    that chromaticity predicts (brown melanin, red haemoglobin) removed, long
    thin dark strands (hair) filled in, and the scale marker and everything
    outside the region of interest left out (:mod:`scarview.core._shading`).
-3. **Light direction.** Estimated from the pits themselves: each is darker on
-   the side nearer the light. The image is then turned so the light comes
-   from +x.
+3. **Light.** The azimuth is read from the pits themselves: around the darkest
+   compact features the shading is compared with a pit lit from every
+   direction (each pit is darker on the side nearer the light). When that
+   direction hardly beats the opposite one (a pit and a raised bump look
+   alike under opposite lights), the photo shows no clear pits and only
+   strong candidates are kept. The elevation and ambient share that best
+   explain the look of the darkest pits are chosen from a small grid. The
+   image is then turned so that the light comes from +x.
 4. **Candidates.** Compact dark features of the shading at a fine and at a
    coarse scale (walls and shadows of pits; the dark half of shallow rolling
    scars).
@@ -22,19 +27,23 @@ How it works (``CLINICAL.md`` gives the physics):
    pit (elliptical outline, ice-pick to boxcar to rolling profile, Lambert
    shading with attached and cast shadows, ambient occlusion, subsurface
    blur) is fitted to the shading (:mod:`scarview.core._pitmodel`). It must
-   explain the shading much better than a pigment spot does (a plane plus a
-   Gaussian spot): pigment keeps its look under any light, a pit is lit on
-   one side and dark on the other. Candidates whose inside differs in colour
-   from their surroundings are pigment, erythema or papules and are dropped.
+   explain the shading much better than a pigment spot does (a Gaussian dark
+   or bright spot on the surrounding skin): pigment keeps its look under any
+   light, a pit is lit on one side and dark on the other. Candidates whose
+   inside differs in colour from their surroundings (pigment, erythema,
+   papules), that a strand of hair runs through, that the photo's border or
+   the ROI cuts, or that are wide with steep walls (hair curls, pigment
+   rings) are dropped; overlapping fits are settled by which explains the
+   shading better.
 6. **Measurand.** The outline is where the fitted surface has gone down by
    ``outline_fraction`` of the pit's depth -- where the wall begins, not the
    faint outer slope. Under one directional light the absolute depth and the
    light's elevation cannot be told apart (generalised bas-relief ambiguity),
    so the 0.05 mm threshold of ``CLINICAL.md`` is applied *relative* to each
    pit's own depth; see :class:`ScarParams`.
-7. **Full resolution.** Outlines are mapped back to the photo's own pixels
-   and rasterised there; areas in mm² are full-resolution pixels divided by
-   ``px_per_mm**2``.
+7. **Full resolution.** Outlines (ellipses) are mapped back to the photo's own
+   pixels and rasterised there by pixel centre; areas in mm² are
+   full-resolution pixels divided by ``px_per_mm**2``.
 8. **Type** follows Jacob et al. (2001): the equivalent diameter (ice pick
    < ``icepick_max_mm``, rolling >= ``rolling_min_mm``, boxcar between), with
    the fitted profile deciding in the overlap of ice pick and boxcar widths.
@@ -100,14 +109,13 @@ class ScarParams:
         Equivalent diameter below which a depression is a pore, never a scar.
     max_diameter_mm : float
         Equivalent diameter above which a depression is not an acne scar.
-    depth_threshold_mm : float
-        The measurand's depth (``CLINICAL.md``). With one light the absolute
-        depth scale is ambiguous, so the outline uses ``outline_fraction``;
-        this value sets the nominal depth the fitted model calls significant.
     outline_fraction : float
         The outline lies where the fitted surface is this fraction of the
-        pit's depth below the surrounding skin (the measurand's 0.05 mm for a
-        typical 0.3 mm deep scar).
+        pit's depth below the surrounding skin. The measurand of
+        ``CLINICAL.md`` is an absolute 0.05 mm, but under a single light the
+        depth scale cannot be told from the light's elevation (generalised
+        bas-relief ambiguity), so the threshold is taken relative to each
+        pit: 0.15 of a typical 0.3 mm deep scar is 0.05 mm.
     background_mm : float
         Window of the robust background (larger than any scar).
     pigment_smoothing_mm : float
@@ -161,7 +169,6 @@ class ScarParams:
     nominal_px_per_mm: float = 15.0
     min_diameter_mm: float = 0.4
     max_diameter_mm: float = 14.0
-    depth_threshold_mm: float = 0.05
     outline_fraction: float = 0.15
     background_mm: float = 8.0
     pigment_smoothing_mm: float = 0.25
@@ -293,7 +300,6 @@ def analyze_scars(
         elevation,
         params.ambient,
     )
-    light_az: float | None = azimuth
     if azimuth is None:
         warnings.append(
             "The light's direction could not be read from the photo (no pits or shading "
@@ -320,9 +326,9 @@ def analyze_scars(
     def noise_at(ppm: float) -> float:
         key = round(ppm, 1)
         if key not in noise_cache:
-            s = max(0.5, 0.6 * w / ppm)
-            smooth = cv2.GaussianBlur(field.shading, (0, 0), s)
-            noise_cache[key] = max(1e-4, sh.robust_sigma(smooth[field.valid][::5]))
+            sigma = max(0.5, 0.6 * w / ppm)
+            blurred = cv2.GaussianBlur(field.shading, (0, 0), sigma)
+            noise_cache[key] = max(1e-4, sh.robust_sigma(blurred[field.valid][::5]))
         return noise_cache[key]
 
     report_progress(progress, 0.3, "Finding candidate scars")
@@ -385,7 +391,7 @@ def analyze_scars(
         summary=summary,
         px_per_mm=px_per_mm,
         roi_polygon=roi_poly,
-        light_azimuth_deg=light_az,
+        light_azimuth_deg=float(azimuth),
         algorithm_version=ALGORITHM_VERSION,
         warnings=tuple(warnings),
     )
