@@ -8,7 +8,9 @@ from any thread and never touch a GUI.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -156,6 +158,11 @@ def trend_chart_png(
         columnspacing=1.2,
     )
     figure.subplots_adjust(left=0.08, right=0.99, top=0.88, bottom=0.2)
+    return _png(figure)
+
+
+def _png(figure: Figure) -> bytes:
+    """Rasterise a figure on its Agg canvas into opaque RGB PNG bytes."""
     canvas = figure.canvas
     assert isinstance(canvas, FigureCanvasAgg)
     canvas.draw()
@@ -168,4 +175,172 @@ def trend_chart_png(
     return buffer.getvalue()
 
 
-__all__ = ["CHART_DPI", "NOT_ALIGNED_MARK", "session_axis_label", "trend_chart_png"]
+# ----------------------------------------------------------------- score trend
+
+#: Line colour of the measured area and of the clinical scores in the score trend.
+AREA_COLOR: Final = "#2B5D8C"
+SCORE_COLOR: Final = "#7A3E9D"
+#: Panels per row of the score trend.
+TREND_COLUMNS_MAX: Final = 3
+
+
+@dataclass(frozen=True)
+class TrendPanel:
+    """One small chart of the score trend: one value per session, or none.
+
+    Attributes
+    ----------
+    title : str
+        Printed above the panel, e.g. ``"ECCA (0–540)"``.
+    values : tuple of float or None
+        One per session, in the order of the chart's x positions; ``None`` where
+        the session has no value (nothing is drawn there).
+    y_range : tuple of (float, float), optional
+        A fixed axis range (e.g. ``(1, 4)`` for a grade); by default from 0 to a
+        little above the largest value.
+    decimals : int
+        Decimals of the value printed beside each point.
+    is_area : bool
+        True for the measured area (drawn in :data:`AREA_COLOR`), else a clinical
+        score (:data:`SCORE_COLOR`).
+    """
+
+    title: str
+    values: tuple[float | None, ...]
+    y_range: tuple[float, float] | None = None
+    decimals: int = 0
+    is_area: bool = False
+
+
+def score_trend_layout(panels: int) -> tuple[int, int]:
+    """Return ``(rows, columns)`` of the score trend's grid for ``panels`` panels."""
+    if panels < 1:
+        raise ValueError("a score trend needs at least one panel")
+    columns = 2 if panels in (2, 4) else min(panels, TREND_COLUMNS_MAX)
+    return math.ceil(panels / columns), columns
+
+
+def score_trend_png(
+    x: Sequence[float],
+    panels: Sequence[TrendPanel],
+    *,
+    x_label: str,
+    width_mm: float = 170.0,
+    panel_height_mm: float = 44.0,
+    dpi: int = CHART_DPI,
+) -> bytes:
+    """Draw the measured area and the clinical scores across sessions, one small panel each.
+
+    Small multiples rather than one chart with several axes: every score keeps
+    its own scale and none is read against another's axis.
+
+    Parameters
+    ----------
+    x : sequence of float
+        Each session's position on the time axis (weeks since the first session,
+        or the session's number when dates are unknown), ascending.
+    panels : sequence of TrendPanel
+        The panels, in reading order; each has one value (or ``None``) per ``x``.
+    x_label : str
+        The time axis' title, e.g. ``"weeks since the first session"``.
+    width_mm : float
+        Printed width of the whole chart, millimetres.
+    panel_height_mm : float
+        Printed height of one row of panels, millimetres.
+    dpi : int
+        Raster resolution at that size.
+
+    Returns
+    -------
+    bytes
+        An opaque RGB PNG of ``width_mm`` by ``rows * panel_height_mm`` (see
+        :func:`score_trend_layout`) at ``dpi``.
+    """
+    rows, columns = score_trend_layout(len(panels))
+    xs = [float(v) for v in x]
+    for panel in panels:
+        if len(panel.values) != len(xs):
+            raise ValueError(f"the panel {panel.title!r} needs one value per session")
+    height_mm = rows * panel_height_mm
+    figure = Figure(figsize=(width_mm / 25.4, height_mm / 25.4), dpi=dpi, facecolor="white")
+    FigureCanvasAgg(figure)
+    x_span = (max(xs) - min(xs)) if xs else 1.0
+    x_pad = max(0.5, 0.08 * x_span)
+    for index, panel in enumerate(panels):
+        axes = figure.add_subplot(rows, columns, index + 1)
+        color = AREA_COLOR if panel.is_area else SCORE_COLOR
+        points = [(px, float(v)) for px, v in zip(xs, panel.values, strict=True) if v is not None]
+        top = max([v for _, v in points] or [1.0])
+        if panel.y_range is not None:
+            low, high = panel.y_range
+            span = high - low
+            axes.set_ylim(low - 0.15 * span, high + 0.25 * span)
+            axes.set_yticks(list(range(math.ceil(low), math.floor(high) + 1)))
+        else:
+            axes.set_ylim(0, top * 1.28 if top > 0 else 1.0)
+        if points:
+            axes.plot(
+                [p[0] for p in points],
+                [p[1] for p in points],
+                color=color,
+                linewidth=1.3,
+                marker="o",
+                markersize=3.6,
+                zorder=3,
+            )
+            low_y, high_y = axes.get_ylim()
+            for px, value in points:
+                axes.text(
+                    px,
+                    value + 0.05 * (high_y - low_y),
+                    f"{value:.{panel.decimals}f}",
+                    ha="center",
+                    va="bottom",
+                    fontsize=6.3,
+                    color=_INK,
+                )
+        else:
+            axes.text(
+                0.5,
+                0.5,
+                "not recorded",
+                transform=axes.transAxes,
+                ha="center",
+                fontsize=7,
+                color=_MUTED,
+            )
+        axes.set_title(panel.title, fontsize=7.5, color=_INK, loc="left", pad=3)
+        axes.set_xlim(min(xs, default=0.0) - x_pad, max(xs, default=1.0) + x_pad)
+        if len(xs) <= 8:
+            axes.set_xticks(xs, [f"{v:g}" for v in xs])
+        axes.tick_params(axis="both", labelsize=6.3, colors=_MUTED, length=2)
+        if index >= len(panels) - columns:
+            axes.set_xlabel(x_label, fontsize=6.5, color=_MUTED, labelpad=2)
+        axes.grid(axis="y", color=_GRID, linewidth=0.5, zorder=0)
+        for side in ("top", "right"):
+            axes.spines[side].set_visible(False)
+        for side in ("left", "bottom"):
+            axes.spines[side].set_color(_MUTED)
+            axes.spines[side].set_linewidth(0.6)
+    figure.subplots_adjust(
+        left=0.06 if columns > 1 else 0.08,
+        right=0.99,
+        top=1.0 - 6.5 / height_mm,
+        bottom=11.0 / height_mm,
+        wspace=0.28,
+        hspace=16.0 / panel_height_mm,
+    )
+    return _png(figure)
+
+
+__all__ = [
+    "AREA_COLOR",
+    "CHART_DPI",
+    "NOT_ALIGNED_MARK",
+    "SCORE_COLOR",
+    "TrendPanel",
+    "score_trend_layout",
+    "score_trend_png",
+    "session_axis_label",
+    "trend_chart_png",
+]

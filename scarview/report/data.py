@@ -17,6 +17,10 @@ Conventions
   (``alignment_ok is False``): the PDF then shows ``alignment_reason`` instead.
 * Images are RGB ``uint8`` arrays already reduced to print resolution (see
   :func:`fit_for_print`); the renderer re-encodes them as metadata-free JPEG.
+* The clinical record (treatment log and clinical grades) is one
+  :class:`ClinicalSession` per session of the patient, in session order, whether
+  or not anything was recorded at it. Scores are computed from the entered inputs
+  with :mod:`scarview.core.grading`, so every session is scored with the same tables.
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from scarview.core.grading import (
+    GB_QUALITATIVE_GRADES,
+    PatientReportedOutcome,
+    SessionGrades,
+    TreatmentRecord,
+)
 from scarview.core.types import SCAR_TYPES, TypeSummary
 
 #: Printed width of one photo in the side-by-side figure, in millimetres (A4 portrait,
@@ -221,6 +231,111 @@ class SessionReport:
         )
 
 
+@dataclass(frozen=True)
+class ClinicalSession:
+    """What the clinic recorded at one session: the treatment given and the grades scored.
+
+    Attributes
+    ----------
+    session_date : date or None
+        The session's date (``None`` when unknown; the label is shown instead).
+    label : str
+        The session's name in the library (often the ISO date).
+    treatment : TreatmentRecord or None
+        The session's current treatment record; ``None`` when none was recorded.
+    grades : SessionGrades or None
+        The session's current clinical grades; ``None`` when none were recorded.
+        A calculator whose ``*_suggested`` set is not empty rests on values
+        suggested from the measurement that the clinician has not reviewed.
+    """
+
+    session_date: date | None
+    label: str
+    treatment: TreatmentRecord | None = None
+    grades: SessionGrades | None = None
+
+    @property
+    def title(self) -> str:
+        """``"2026-03-02"`` (or the label when the date is unknown)."""
+        return self.session_date.isoformat() if self.session_date else self.label
+
+    @property
+    def has_treatment(self) -> bool:
+        """True when a treatment record was saved for the session."""
+        return self.treatment is not None
+
+    @property
+    def has_grades(self) -> bool:
+        """True when at least one clinical grade was saved for the session."""
+        return self.grades is not None and not self.grades.is_empty
+
+    @property
+    def has_record(self) -> bool:
+        """True when anything (treatment or a grade) was recorded at the session."""
+        return self.has_treatment or self.has_grades
+
+    @property
+    def gb_qualitative(self) -> int | None:
+        """Goodman and Baron qualitative grade, 1 to 4 (``None`` when not graded)."""
+        return None if self.grades is None else self.grades.gb_qualitative
+
+    @property
+    def gb_qualitative_name(self) -> str | None:
+        """The qualitative grade's name (``"Moderate"``...), ``None`` when not graded."""
+        grade = self.gb_qualitative
+        return None if grade is None else GB_QUALITATIVE_GRADES[grade - 1].name
+
+    @property
+    def gb_quantitative(self) -> int | None:
+        """Goodman and Baron quantitative score, 0 to 84 (``None`` when not scored)."""
+        result = None if self.grades is None else self.grades.gb_quantitative_result
+        return None if result is None else result.total
+
+    @property
+    def gb_quantitative_suggested(self) -> bool:
+        """True when the quantitative score rests on suggested, unreviewed values."""
+        return self.grades is not None and bool(self.grades.gb_quantitative_suggested)
+
+    @property
+    def ecca(self) -> int | None:
+        """ECCA score, 0 to 540 (``None`` when not scored)."""
+        result = None if self.grades is None else self.grades.ecca_result
+        return None if result is None else result.total
+
+    @property
+    def ecca_suggested(self) -> bool:
+        """True when the ECCA score rests on suggested, unreviewed values."""
+        return self.grades is not None and bool(self.grades.ecca_suggested)
+
+    @property
+    def pro(self) -> PatientReportedOutcome | None:
+        """The patient-reported outcome (instrument and total score), when recorded."""
+        return None if self.grades is None else self.grades.pro
+
+    def deidentify(self) -> ClinicalSession:
+        """Return a copy without the clinician's name or any free-text note.
+
+        Dropped: ``clinician``, ``immediate_reactions``, ``other_adverse_events``
+        and ``notes`` (free text can name people). Kept: the procedures, device,
+        needle depth, passes, anaesthesia, the yes/no adverse events, days of
+        erythema and every grade.
+        """
+        if self.treatment is None:
+            return self
+        from dataclasses import replace
+
+        return replace(
+            self,
+            treatment=replace(
+                self.treatment,
+                clinician="",
+                immediate_reactions="",
+                other_adverse_events="",
+                notes="",
+            ),
+        )
+
+
 @dataclass(frozen=True, eq=False)
 class ReportData:
     """Everything one patient's progress report shows.
@@ -252,6 +367,10 @@ class ReportData:
     remarks : tuple of str
         Sentences printed under the summary, e.g. ``"1 photo was not analysed and
         is not included."`` (no file paths, no identifying text).
+    clinical : tuple of ClinicalSession
+        The treatment log and clinical grades of every session, oldest first
+        (empty when the builder has no clinical record, e.g. a batch job). The
+        report prints its section only when :attr:`has_clinical_data`.
     """
 
     clinic_name: str
@@ -265,6 +384,29 @@ class ReportData:
     sessions: tuple[SessionReport, ...]
     fitzpatrick: int | None = None
     remarks: tuple[str, ...] = ()
+    clinical: tuple[ClinicalSession, ...] = ()
+
+    @property
+    def has_clinical_data(self) -> bool:
+        """True when a treatment or a grade was recorded at any session."""
+        return any(c.has_record for c in self.clinical)
+
+    @property
+    def main_view(self) -> str | None:
+        """The view photographed at the most sessions (ties: the first); ``None`` if none."""
+        views = self.views
+        if not views:
+            return None
+        return max(views, key=lambda v: (len(self.sessions_of_view(v)), -views.index(v)))
+
+    def session_area_mm2(
+        self, session_date: date | None, label: str, view: str | None
+    ) -> float | None:
+        """The total pitted-scar area (mm²) of one session's photo of ``view``, if measured."""
+        for entry in self.sessions:
+            if entry.session_date == session_date and entry.label == label and entry.view == view:
+                return entry.area_mm2
+        return None
 
     @property
     def views(self) -> tuple[str | None, ...]:
@@ -303,7 +445,7 @@ class ReportData:
         return (min(dates), max(dates))
 
     def deidentify(self) -> ReportData:
-        """Return a copy without name, date of birth or any free-text notes."""
+        """Return a copy without name, date of birth, clinician or any free-text notes."""
         from dataclasses import replace
 
         return replace(
@@ -313,6 +455,7 @@ class ReportData:
             notes="",
             deidentified=True,
             sessions=tuple(replace(s, notes="") for s in self.sessions),
+            clinical=tuple(c.deidentify() for c in self.clinical),
         )
 
 
@@ -321,6 +464,7 @@ __all__ = [
     "PRINT_MAX_SIDE_PX",
     "SCAR_TYPES",
     "SIDE_BY_SIDE_WIDTH_MM",
+    "ClinicalSession",
     "ReportData",
     "SessionReport",
     "fit_for_print",

@@ -6,6 +6,9 @@ report and the CSV agree. Photos are read from the library's read-only originals
 reduced to print resolution and outlined (:mod:`scarview.report.images`); a
 follow-up is warped into its baseline's frame with the stored AFTER -> BEFORE
 homography only when that alignment is trustworthy (``ok``).
+
+The treatment log and clinical grades of every session come from
+:func:`scarview.store.clinical.clinical_log` (each session's current record).
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from scarview.core.types import (
     check_cancel,
     report_progress,
 )
-from scarview.report.data import ReportData, SessionReport, scrub_paths
+from scarview.report.data import ClinicalSession, ReportData, SessionReport, scrub_paths
 from scarview.report.images import print_overlay, print_overlay_aligned
 from scarview.store import AnalysisRecord, Library, PatientRecord, PhotoRecord, SessionRecord
+from scarview.store.clinical import clinical_log
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,7 +95,7 @@ def report_data_from_library(
         A record, an id, or what a user typed (id, code or name; see
         :meth:`Library.find_patient`).
     deidentify : bool
-        Leave out name, date of birth and every free-text note.
+        Leave out name, date of birth, the clinician's name and every free-text note.
     clinic_name : str, optional
         Printed in the header; default: the user settings' ``clinic_name``.
     generated_at : datetime, optional
@@ -105,7 +109,8 @@ def report_data_from_library(
     -------
     ReportData
         One :class:`SessionReport` per analysed photo, in session order. Photos
-        never analysed are left out and counted in ``remarks``.
+        never analysed are left out and counted in ``remarks``. ``clinical``
+        holds one :class:`ClinicalSession` per session (recorded or not).
 
     Raises
     ------
@@ -171,6 +176,15 @@ def report_data_from_library(
         sessions=tuple(entries),
         fitzpatrick=record.fitzpatrick,
         remarks=remarks,
+        clinical=tuple(
+            ClinicalSession(
+                session_date=entry.session_date,
+                label=entry.label,
+                treatment=entry.treatment,
+                grades=entry.grades,
+            )
+            for entry in clinical_log(library, record.id)
+        ),
     )
     return data.deidentify() if deidentify else data
 

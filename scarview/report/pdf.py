@@ -7,6 +7,10 @@ The layout (A4 portrait):
 2. summary per view: baseline against latest session by scar type, with the change
    (or the reason it is not reported), and the trend chart of area per session;
 3. measurements of every session, then scale and alignment of every session;
+3b. when the clinic recorded any, the treatment log and clinical scores: scores by
+   session beside the measured area (table and small charts), then what was done
+   at each session; a score resting on values suggested from the measurement is
+   marked *suggested* and never charted;
 4. one comparison per follow-up: baseline and session side by side, aligned, with
    scar outlines coloured by type and the pair's numbers (or why they are missing);
 5. a plain-language note on how the figures were measured and their limits.
@@ -23,6 +27,7 @@ import io
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Final
 from xml.sax.saxutils import escape
@@ -49,6 +54,7 @@ from reportlab.platypus import (
 )
 
 from scarview.atomic import atomic_write_bytes
+from scarview.core.grading import ECCA_MAX, GB_QUANTITATIVE_MAX, SCALES_VERSION
 from scarview.core.types import (
     SCAR_TYPES,
     CancelToken,
@@ -57,10 +63,17 @@ from scarview.core.types import (
     report_progress,
 )
 from scarview.report import style
-from scarview.report.charts import NOT_ALIGNED_MARK, trend_chart_png
+from scarview.report.charts import (
+    NOT_ALIGNED_MARK,
+    TrendPanel,
+    score_trend_layout,
+    score_trend_png,
+    trend_chart_png,
+)
 from scarview.report.data import (
     PRINT_DPI,
     SIDE_BY_SIDE_WIDTH_MM,
+    ClinicalSession,
     ReportData,
     SessionReport,
     fit_for_print,
@@ -73,9 +86,12 @@ from scarview.report.style import (
     TYPE_LABELS,
     fmt_area,
     fmt_date,
+    fmt_depth_mm,
     fmt_pct,
     fmt_px_per_mm,
+    fmt_range,
     fmt_rmse,
+    fmt_score,
     fmt_signed_area,
     fmt_signed_int,
 )
@@ -91,9 +107,21 @@ REPORT_TITLE: Final = "Acne scar progress report"
 
 #: What the report says when it is de-identified.
 DEIDENTIFIED_NOTICE: Final = (
-    "De-identified report: the patient's name, date of birth and all free-text notes "
-    "have been removed. The patient is identified by code only."
+    "De-identified report: the patient's name, date of birth, the clinician's name and all "
+    "free-text notes have been removed. The patient is identified by code only."
 )
+#: Heading of the treatment log and clinical scores section.
+CLINICAL_HEADING: Final = "Treatment log and clinical scores"
+#: Printed beside a score that rests on values suggested from the measurement.
+SUGGESTED_MARK: Final = "suggested"
+#: What a suggested score means, printed once wherever one appears.
+SUGGESTED_NOTICE: Final = (
+    "A score marked suggested was computed from scar counts that ScarView suggested from its "
+    "own measurement of a photo and that the clinician has not reviewed: it is a starting "
+    "point, not a clinical grade, and is not charted."
+)
+#: Printed instead of a session's record when nothing was recorded at it.
+NOTHING_RECORDED: Final = "no treatment or grades recorded."
 #: What a failed pair shows instead of change figures (after the reason).
 NOT_REPORTED_NOTICE: Final = "Change from baseline is not reported for this session."
 
@@ -700,6 +728,307 @@ class _Builder:
             parts.append(f"<i>{_free(entry.notes.strip())}</i>")
         return "<br/>".join(parts) if parts else ""
 
+    # -- treatment log and clinical scores ----------------------------------------
+
+    def clinical_record(self) -> None:
+        """The treatment log and clinical scores; nothing at all when none was recorded."""
+        d = self.data
+        if not d.has_clinical_data:
+            return
+        s = self.s
+        self.story.append(CondPageBreak(90 * mm))
+        self.story.append(_p(CLINICAL_HEADING, s.h1))
+        intro = (
+            "What was done at each session and the scar grades the clinic recorded, oldest "
+            "first, beside the pitted-scar area ScarView measured."
+        )
+        if any(c.gb_quantitative_suggested or c.ecca_suggested for c in d.clinical):
+            intro += " " + _mark_suggested(SUGGESTED_NOTICE)
+        if d.deidentified:
+            intro += (
+                " <b>De-identified:</b> the clinician's name, reactions and adverse events "
+                "described in words, and notes are left out."
+            )
+        self.story.append(_p(intro, s.body))
+        if any(c.has_grades for c in d.clinical):
+            self._scores_by_session()
+        self.story.append(_p("Treatment log", s.h2))
+        first = _first_date(d.clinical)
+        for entry in d.clinical:
+            self.story.extend(self._clinical_session(entry, first))
+
+    def _score_cell(self, value: int | None, maximum: int | None, suggested: bool) -> Any:
+        text = fmt_score(value, maximum) if maximum is not None else fmt_score(value)
+        if value is None or not suggested:
+            return text
+        return _p(
+            f'{text}<br/><font color="#8A2C0D"><i>{SUGGESTED_MARK}</i></font>', self.s.cell_right
+        )
+
+    def _scores_by_session(self) -> None:
+        d = self.data
+        s = self.s
+        view = d.main_view
+        first = _first_date(d.clinical)
+        instruments = list(dict.fromkeys(c.pro.instrument for c in d.clinical if c.pro))
+        area_head = "Area mm²" + (f" ({view_name(view)})" if len(d.views) > 1 else "")
+        header: list[Any] = [
+            "Date",
+            "Week",
+            _p(area_head, s.cell_head_right),
+            _p("G&amp;B qualitative (1–4)", s.cell_head_right),
+            _p(f"G&amp;B quantitative (0–{GB_QUANTITATIVE_MAX})", s.cell_head_right),
+            _p(f"ECCA (0–{ECCA_MAX})", s.cell_head_right),
+        ]
+        if instruments:
+            pro_head = (
+                _t(instruments[0]) if len(instruments) == 1 else "Patient-reported (instrument)"
+            )
+            header.append(_p(pro_head, s.cell_head_right))
+        rows: list[list[Any]] = [header]
+        for entry in d.clinical:
+            qualitative = _qualitative(entry)
+            row: list[Any] = [
+                entry.title,
+                _week_of(entry, first),
+                fmt_area(d.session_area_mm2(entry.session_date, entry.label, view)),
+                qualitative,
+                self._score_cell(
+                    entry.gb_quantitative, GB_QUANTITATIVE_MAX, entry.gb_quantitative_suggested
+                ),
+                self._score_cell(entry.ecca, ECCA_MAX, entry.ecca_suggested),
+            ]
+            if instruments:
+                pro = entry.pro
+                if pro is None:
+                    row.append(DASH)
+                elif len(instruments) == 1:
+                    row.append(fmt_score(pro.total_score))
+                else:
+                    row.append(
+                        _p(f"{fmt_score(pro.total_score)} ({_t(pro.instrument)})", s.cell_right)
+                    )
+            rows.append(row)
+        widths = [19 * mm, 15 * mm, 20 * mm, 27 * mm, 30 * mm, 26 * mm]
+        if instruments:
+            widths.append(TEXT_WIDTH - sum(widths))
+        extra: list[tuple[Any, ...]] = [
+            ("ALIGN", (0, 0), (1, -1), "LEFT"),
+            ("VALIGN", (0, 0), (-1, 0), "BOTTOM"),
+            ("VALIGN", (0, 1), (-1, -1), "TOP"),
+        ]
+        table = _data_table(rows, widths, right_from_col=2, extra=extra)
+        flow: list[Flowable] = [_p("Scores by session", s.h2), table]
+        chart = self._score_trend(first)
+        self.story.append(KeepTogether(flow))
+        if chart:
+            self.story.append(KeepTogether(chart))
+        self.story.append(Spacer(1, 2 * mm))
+
+    def _score_trend(self, first: date | None) -> list[Flowable]:
+        """Small charts of the area and every clinician-entered score, when one has a trend."""
+        d = self.data
+        view = d.main_view
+        entries = d.clinical
+        dated = first is not None and all(c.session_date is not None for c in entries)
+        if dated:
+            assert first is not None
+            x = [(c.session_date - first).days / 7.0 for c in entries if c.session_date]
+            x_label = "weeks since the first session"
+        else:
+            x = [float(i) for i in range(1, len(entries) + 1)]
+            x_label = "session"
+        clinician_quant = tuple(
+            None if c.gb_quantitative_suggested else c.gb_quantitative for c in entries
+        )
+        clinician_ecca = tuple(None if c.ecca_suggested else c.ecca for c in entries)
+        score_panels = [
+            TrendPanel(
+                f"G&B quantitative (0–{GB_QUANTITATIVE_MAX})",
+                tuple(float(v) if v is not None else None for v in clinician_quant),
+            ),
+            TrendPanel(
+                f"ECCA (0–{ECCA_MAX})",
+                tuple(float(v) if v is not None else None for v in clinician_ecca),
+            ),
+            TrendPanel(
+                "G&B qualitative grade (1–4)",
+                tuple(
+                    float(c.gb_qualitative) if c.gb_qualitative is not None else None
+                    for c in entries
+                ),
+                y_range=(1.0, 4.0),
+            ),
+        ]
+        instruments = {c.pro.instrument for c in entries if c.pro}
+        if len(instruments) == 1:
+            name = next(iter(instruments))
+            ranges = {fmt_range(c.pro.score_min, c.pro.score_max) for c in entries if c.pro}
+            span = next(iter(ranges)) if len(ranges) == 1 else ""
+            score_panels.append(
+                TrendPanel(
+                    f"{name}" + (f" ({span})" if span else ""),
+                    tuple(c.pro.total_score if c.pro else None for c in entries),
+                    decimals=0
+                    if all(c.pro is None or float(c.pro.total_score).is_integer() for c in entries)
+                    else 1,
+                )
+            )
+        score_panels = [p for p in score_panels if sum(v is not None for v in p.values) >= 1]
+        if not any(sum(v is not None for v in p.values) >= 2 for p in score_panels):
+            return []
+        panels: list[TrendPanel] = []
+        areas = tuple(d.session_area_mm2(c.session_date, c.label, view) for c in entries)
+        if any(a is not None for a in areas):
+            title = "Pitted-scar area, mm²"
+            if len(d.views) > 1:
+                title += f" ({view_name(view)})"
+            panels.append(TrendPanel(title, areas, decimals=1, is_area=True))
+        panels.extend(score_panels)
+        panel_height_mm = 42.0
+        rows, _ = score_trend_layout(len(panels))
+        png = score_trend_png(
+            x, panels, x_label=x_label, width_mm=TEXT_WIDTH / mm, panel_height_mm=panel_height_mm
+        )
+        height = rows * panel_height_mm * mm
+        caption = (
+            "Measured area (blue) and clinical scores (purple) at each session, each on its own "
+            "scale."
+        )
+        if any(c.gb_quantitative_suggested or c.ecca_suggested for c in entries):
+            caption += " Suggested scores are not charted."
+        if len(instruments) > 1:
+            caption += (
+                " The patient-reported scores come from different questionnaires and are not "
+                "charted."
+            )
+        return [
+            _p("Score trend", self.s.h2),
+            Image(io.BytesIO(png), width=TEXT_WIDTH, height=height),
+            Spacer(1, 1 * mm),
+            _p(caption, self.s.caption),
+        ]
+
+    def _clinical_session(self, entry: ClinicalSession, first: date | None) -> list[Flowable]:
+        s = self.s
+        week = _week_of(entry, first)
+        heading = f"{entry.title} · {week}" if week != DASH else entry.title
+        if not entry.has_record:
+            return [
+                _p(
+                    f"<b>{_t(heading)}</b>: {NOTHING_RECORDED}",
+                    ParagraphStyle("sv-nothing", parent=s.body, textColor=style.MUTED),
+                )
+            ]
+        left = self._treatment_rows(entry)
+        right = self._grade_rows(entry)
+        n = max(len(left), len(right))
+        left += [["", ""]] * (n - len(left))
+        right += [["", ""]] * (n - len(right))
+        rows: list[list[Any]] = [
+            [_p("Treatment", s.cell_head), "", _p("Clinical scores", s.cell_head), ""]
+        ]
+        rows.extend([*a, *b] for a, b in zip(left, right, strict=True))
+        widths = [27 * mm, 64 * mm, 29 * mm]
+        widths.append(TEXT_WIDTH - sum(widths))
+        # A "not recorded" line spans its side's label and value columns.
+        spans: list[tuple[Any, ...]] = []
+        if entry.treatment is None:
+            spans.append(("SPAN", (0, 1), (1, 1)))
+        if not entry.has_grades:
+            spans.append(("SPAN", (2, 1), (3, 1)))
+        # splitInRow: a very long entry may run onto the next page instead of failing.
+        table = Table(rows, colWidths=widths, hAlign="LEFT", repeatRows=1, splitInRow=1)
+        table.setStyle(
+            TableStyle(
+                [
+                    *_BASE_TABLE,
+                    *spans,
+                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                    ("SPAN", (0, 0), (1, 0)),
+                    ("SPAN", (2, 0), (3, 0)),
+                    ("BACKGROUND", (0, 0), (-1, 0), style.HEADER_FILL),
+                    ("LINEABOVE", (0, 0), (-1, 0), 0.8, style.INK),
+                    ("LINEBELOW", (0, 0), (-1, 0), 0.6, style.INK),
+                    ("LINEBELOW", (0, -1), (-1, -1), 0.8, style.INK),
+                    ("LINEBEFORE", (2, 0), (2, -1), 0.6, style.RULE),
+                ]
+            )
+        )
+        flow: list[Flowable] = [_p(_t(heading), s.h2), table]
+        notes = entry.treatment.notes.strip() if entry.treatment is not None else ""
+        after: list[Flowable] = []
+        if notes and not self.data.deidentified:
+            after.append(Spacer(1, 1.5 * mm))
+            for index, block in enumerate(n for n in notes.split("\n\n") if n.strip()):
+                lead = "<b>Notes.</b> " if index == 0 else ""
+                after.append(_p(lead + _free(block.strip()), s.body))
+        return [KeepTogether(flow), *after, Spacer(1, 3 * mm)]
+
+    def _treatment_rows(self, entry: ClinicalSession) -> list[list[Any]]:
+        s = self.s
+        record = entry.treatment
+        if record is None:
+            return [[_p("<i>No treatment recorded.</i>", s.cell), ""]]
+
+        def row(label: str, value: str) -> list[Any]:
+            return [_p(label, s.label), _p(value, s.cell)]
+
+        rows = [
+            row("Procedure", f"<b>{_free(record.procedure_text)}</b>"),
+            row("Device", _free(record.device) if record.device.strip() else DASH),
+            row("Needle depth", fmt_depth_mm(record.needle_depth_mm)),
+            row("Passes", DASH if record.passes is None else str(record.passes)),
+            row("Anaesthesia", _free(record.anaesthesia) if record.anaesthesia.strip() else DASH),
+        ]
+        if not self.data.deidentified:
+            rows.append(
+                row("Clinician", _free(record.clinician) if record.clinician.strip() else DASH)
+            )
+            reactions = record.immediate_reactions.strip()
+            rows.append(row("Immediate reactions", _free(reactions) if reactions else DASH))
+        events = record.adverse_events
+        rows.append(row("Adverse events", _free(", ".join(events)) if events else "none recorded"))
+        return rows
+
+    def _grade_rows(self, entry: ClinicalSession) -> list[list[Any]]:
+        s = self.s
+        if not entry.has_grades:
+            return [[_p("<i>No grades recorded.</i>", s.cell), ""]]
+
+        def row(label: str, value: str) -> list[Any]:
+            return [_p(label, s.label), _p(value, s.cell)]
+
+        def scored(value: int | None, maximum: int, suggested: bool) -> str:
+            text = fmt_score(value, maximum)
+            if value is not None and suggested:
+                text += f' <font color="#8A2C0D"><i>{SUGGESTED_MARK}</i></font>'
+            return text
+
+        qualitative = _qualitative(entry)
+        rows = [
+            row("G&amp;B qualitative", qualitative),
+            row(
+                "G&amp;B quantitative",
+                scored(entry.gb_quantitative, GB_QUANTITATIVE_MAX, entry.gb_quantitative_suggested),
+            ),
+            row("ECCA", scored(entry.ecca, ECCA_MAX, entry.ecca_suggested)),
+        ]
+        pro = entry.pro
+        if pro is not None:
+            span = fmt_range(pro.score_min, pro.score_max)
+            rows.append(
+                row(
+                    "Patient-reported",
+                    f"{fmt_score(pro.total_score)}"
+                    + (f" (range {span})" if span else "")
+                    + f"<br/>{_t(pro.instrument)}",
+                )
+            )
+        else:
+            rows.append(row("Patient-reported", DASH))
+        return rows
+
     # -- comparisons --------------------------------------------------------------
 
     def comparisons(self) -> None:
@@ -935,10 +1264,51 @@ class _Builder:
                 "replace, the clinical examination.",
             ),
         ]
+        if self.data.has_clinical_data:
+            paragraphs.insert(
+                3,
+                (
+                    "Clinical scores. ",
+                    "The Goodman and Baron qualitative grade (1 to 4) and the patient-reported "
+                    "score are entered by the clinic. The Goodman and Baron quantitative score "
+                    f"(0 to {GB_QUANTITATIVE_MAX}) and the ECCA score (0 to {ECCA_MAX}) are "
+                    "computed from the scar counts and extent ratings the clinician entered, "
+                    "with the published tables (Goodman and Baron 2006; Dréno et al. 2007; "
+                    f"tables {SCALES_VERSION}), the same tables for every session. "
+                    + _mark_suggested(SUGGESTED_NOTICE),
+                ),
+            )
         flow: list[Flowable] = [_p("How these figures were measured", s.h1)]
         flow.extend(_p(f"<b>{head}</b>{text}", s.body) for head, text in paragraphs)
         self.story.append(CondPageBreak(70 * mm))
         self.story.extend(flow)
+
+
+def _mark_suggested(text: str) -> str:
+    """Italicise the first "suggested" of a sentence, as the tables print it."""
+    return text.replace(SUGGESTED_MARK, f"<i>{SUGGESTED_MARK}</i>", 1)
+
+
+def _qualitative(entry: ClinicalSession) -> str:
+    """``"3 · Moderate"`` or a dash."""
+    if entry.gb_qualitative is None:
+        return DASH
+    return f"{entry.gb_qualitative} · {entry.gb_qualitative_name}"
+
+
+def _first_date(entries: Sequence[ClinicalSession]) -> date | None:
+    dates = [c.session_date for c in entries if c.session_date is not None]
+    return min(dates) if dates else None
+
+
+def _week_of(entry: ClinicalSession, first: date | None) -> str:
+    """``"week 4"`` / ``"day 10"`` since the first session, or a dash when undated."""
+    if entry.session_date is None or first is None:
+        return DASH
+    days = (entry.session_date - first).days
+    if days == 0:
+        return "week 0"
+    return f"week {days // 7}" if days % 7 == 0 else f"day {days}"
 
 
 def _scale_method(method: str) -> str:
@@ -1057,6 +1427,7 @@ def render_report_bytes(
         ("Patient and summary", builder.title_block),
         ("Trend chart", builder.summary),
         ("Measurement tables", builder.measurement_tables),
+        ("Treatment log and clinical scores", builder.clinical_record),
         ("Session comparisons", builder.comparisons),
         ("Methods", builder.methods),
     ]
@@ -1118,9 +1489,13 @@ def render_report(
 
 
 __all__ = [
+    "CLINICAL_HEADING",
     "DEIDENTIFIED_NOTICE",
+    "NOTHING_RECORDED",
     "NOT_REPORTED_NOTICE",
     "REPORT_TITLE",
+    "SUGGESTED_MARK",
+    "SUGGESTED_NOTICE",
     "render_report",
     "render_report_bytes",
     "view_name",

@@ -148,6 +148,25 @@ def fmt_date(value: date | None) -> str:
     return DASH if value is None else value.isoformat()
 
 
+def fmt_depth_mm(value_mm: float | None) -> str:
+    """A needle depth as ``"1.5 mm"`` (no trailing zeros) or a dash."""
+    return DASH if value_mm is None else f"{value_mm:g} mm"
+
+
+def fmt_score(value: float | None, maximum: float | None = None) -> str:
+    """A clinical score as ``"23 / 84"`` (or ``"23"`` without a maximum) or a dash."""
+    if value is None:
+        return DASH
+    return f"{value:g} / {maximum:g}" if maximum is not None else f"{value:g}"
+
+
+def fmt_range(low: float | None, high: float | None) -> str:
+    """A score range as ``"0–100"`` or ``""`` when either end is unknown."""
+    if low is None or high is None:
+        return ""
+    return f"{low:g}–{high:g}"
+
+
 def _no_negative_zero(text: str) -> str:
     if text.startswith("-") and float(text) == 0:
         return text[1:]
@@ -168,9 +187,12 @@ __all__ = [
     "TYPE_LABELS",
     "fmt_area",
     "fmt_date",
+    "fmt_depth_mm",
     "fmt_pct",
     "fmt_px_per_mm",
+    "fmt_range",
     "fmt_rmse",
+    "fmt_score",
     "fmt_signed_area",
     "fmt_signed_int",
     "register_fonts",

@@ -19,15 +19,92 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from scarview.core.grading import (
+    EccaInput,
+    GoodmanBaronInput,
+    PatientReportedOutcome,
+    SessionGrades,
+    TreatmentRecord,
+)
 from scarview.core.io import read_mask
 from scarview.core.types import Alignment, Calibration, Scar, ScarMap, ScarSummary, TypeSummary
 from scarview.store import Library
+from scarview.store.clinical import save_grades, save_treatment
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_images" / "demo-patient"
 PATIENT_NAME = "Jane Quentin Example"
 BIRTH_DATE = date(1987, 4, 23)
 PATIENT_NOTES = "Prefers morning appointments; PRP added from session 2."
 FAILED_REASON = "Too few skin features matched (12 of at least 40)."
+
+#: The clinical record saved for the ``treated`` patient, by session label. The
+#: session ``2026-02-02`` has none. Free text names people, to test de-identification.
+CLINICIAN = "Dr Hildegard Voss"
+TREATMENTS: dict[str, TreatmentRecord] = {
+    "2026-01-05": TreatmentRecord(
+        procedures=("microneedling", "prp"),
+        device="Dermapen 4, 16-pin cartridge",
+        needle_depth_mm=1.5,
+        passes=3,
+        anaesthesia="Topical lidocaine 5 %, 45 min",
+        clinician=CLINICIAN,
+        immediate_reactions="Pinpoint bleeding and oedema noted by nurse Bertrand Okafor",
+        erythema_days=3,
+        pih=True,
+        other_adverse_events="Itching reported to Ms Rosalind Pemberton",
+        notes="Discussed expectations with the patient's sister Marguerite Delacroix.\n\n"
+        "Next session in four weeks; avoid retinoids for five days.",
+    ),
+    "2026-03-02": TreatmentRecord(
+        procedures=("microneedling", "subcision", "other"),
+        other_procedure="Cryo roller",
+        device="SkinPen Precision",
+        needle_depth_mm=1.75,
+        passes=4,
+        anaesthesia="Topical lidocaine 5 %",
+        clinician=CLINICIAN,
+        tram_track=True,
+        notes="Subcision of two rolling scars on the left cheek, per Dr Ignatius Farquhar.",
+    ),
+}
+GRADES: dict[str, SessionGrades] = {
+    "2026-01-05": SessionGrades(
+        gb_qualitative=3,
+        gb_quantitative=GoodmanBaronInput(
+            macular=4, punched_out_shallow=12, punched_out_deep_abnormal=23, deep_broad=2
+        ),
+        # The ECCA rests on the measurement's suggestion, not reviewed.
+        ecca=EccaInput(v_shaped=3, u_shaped=2, m_shaped=1),
+        ecca_suggested=frozenset({"v_shaped", "u_shaped", "m_shaped"}),
+        pro=PatientReportedOutcome("ACNE-Q Appearance of Scars", 38.0),
+    ),
+    "2026-03-02": SessionGrades(
+        gb_qualitative=3,
+        gb_quantitative=GoodmanBaronInput(
+            macular=3, punched_out_shallow=9, punched_out_deep_abnormal=15, deep_broad=1
+        ),
+        ecca=EccaInput(v_shaped=2, u_shaped=2, m_shaped=1, elastolysis=1),
+        pro=PatientReportedOutcome("ACNE-Q Appearance of Scars", 51.0),
+    ),
+    "2026-03-30": SessionGrades(
+        gb_qualitative=2,
+        # The quantitative score rests on suggested counts, not reviewed.
+        gb_quantitative=GoodmanBaronInput(punched_out_shallow=8, punched_out_deep_abnormal=11),
+        gb_quantitative_suggested=frozenset({"punched_out_shallow", "punched_out_deep_abnormal"}),
+        ecca=EccaInput(v_shaped=2, u_shaped=1, m_shaped=1),
+        pro=PatientReportedOutcome("ACNE-Q Appearance of Scars", 64.0),
+    ),
+}
+
+
+def record_clinical(library: Library, code: str) -> None:
+    """Save :data:`TREATMENTS` and :data:`GRADES` on a patient's sessions."""
+    patient = library.find_patient(code)
+    for session in library.sessions_of(patient.id):
+        if session.label in TREATMENTS:
+            save_treatment(library, session.id, TREATMENTS[session.label])
+        if session.label in GRADES:
+            save_grades(library, session.id, GRADES[session.label])
 
 
 def truth_scarmap(photo_path: Path) -> tuple[ScarMap, Calibration]:
@@ -145,7 +222,9 @@ def sample_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library
 
     * ``demo-patient``: the four sessions, named, with date of birth and notes;
     * ``solo``: only the baseline session;
-    * ``failed``: the four sessions, the third one's alignment failed.
+    * ``failed``: the four sessions, the third one's alignment failed;
+    * ``treated``: the four sessions with a clinical record (:data:`TREATMENTS`,
+      :data:`GRADES`); the others have none.
     """
     root = tmp_path_factory.mktemp("report-lib")
     sources = root / "sources"
@@ -153,6 +232,7 @@ def sample_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library
         ("demo-patient", None, None),
         ("solo", ["2026-01-05"], 91),
         ("failed", None, 89),
+        ("treated", None, 87),
     ):
         for session in sorted(SAMPLE.iterdir()):
             if sessions is not None and session.name not in sessions:
@@ -163,7 +243,7 @@ def sample_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library
             _copy_photo(session / "cheek-left.jpg", target / "cheek-left.jpg", quality)
     library = Library.open(root / "library")
     report = library.import_folder(sources)
-    assert report.imported == 9, report
+    assert report.imported == 13, report
     demo = library.find_patient("demo-patient")
     library.update_patient(
         demo.id, name=PATIENT_NAME, birth_date=BIRTH_DATE, fitzpatrick=3, notes=PATIENT_NOTES
@@ -171,5 +251,7 @@ def sample_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library
     measure_patient(library, "demo-patient")
     measure_patient(library, "solo")
     measure_patient(library, "failed", fail_session="2026-03-02")
+    measure_patient(library, "treated")
+    record_clinical(library, "treated")
     yield library
     library.close()
