@@ -13,8 +13,10 @@ How it works (``CLINICAL.md`` gives the physics):
    thin dark strands (hair) filled in, and the scale marker and everything
    outside the region of interest left out (:mod:`scarview.core._shading`).
 3. **Light.** The azimuth is read from the pits themselves: around the darkest
-   compact features the shading is compared with a pit lit from every
-   direction (each pit is darker on the side nearer the light). When that
+   compact features that have the skin's colour (a red papule's shaded side
+   looks like a pit's under the opposite light) the shading is compared with
+   a pit lit from every direction (each pit is darker on the side nearer the
+   light). When that
    direction hardly beats the opposite one (a pit and a raised bump look
    alike under opposite lights), the photo shows no clear pits and only
    strong candidates are kept. The elevation and ambient share that best
@@ -35,12 +37,12 @@ How it works (``CLINICAL.md`` gives the physics):
    the ROI cuts, or that are wide with steep walls (hair curls, pigment
    rings) are dropped; overlapping fits are settled by which explains the
    shading better.
-6. **Measurand.** The outline is where the fitted surface has gone down by
-   ``outline_fraction`` of the pit's depth -- where the wall begins, not the
-   faint outer slope. Under one directional light the absolute depth and the
-   light's elevation cannot be told apart (generalised bas-relief ambiguity),
-   so the 0.05 mm threshold of ``CLINICAL.md`` is applied *relative* to each
-   pit's own depth; see :class:`ScarParams`.
+6. **Measurand.** The outline is where the fitted surface lies 0.05 mm below the
+   surrounding skin (``CLINICAL.md``): where the wall begins, not the faint
+   outer slope. The depth is the fit's, under the light's estimated
+   elevation; because the depth scale still trades off with the elevation
+   (generalised bas-relief ambiguity), the level is kept between 4 % and
+   50 % of each pit's fitted depth; see :class:`ScarParams`.
 7. **Full resolution.** Outlines (ellipses) are mapped back to the photo's own
    pixels and rasterised there by pixel centre; areas in mm² are
    full-resolution pixels divided by ``px_per_mm**2``.
@@ -84,7 +86,7 @@ __all__ = [
 ]
 
 #: Changes whenever results would change.
-ALGORITHM_VERSION = "scars-1.0"
+ALGORITHM_VERSION = "scars-1.1"
 
 #: Warning given when the photo's scale is unknown.
 NO_SCALE_WARNING = (
@@ -116,6 +118,17 @@ class ScarParams:
         depth scale cannot be told from the light's elevation (generalised
         bas-relief ambiguity), so the threshold is taken relative to each
         pit: 0.15 of a typical 0.3 mm deep scar is 0.05 mm.
+    depth_threshold_mm : float
+        The measurand of ``CLINICAL.md``: skin depressed by at least this much
+        is scar. Applied to each pit's fitted depth (under the light's
+        estimated elevation): the outline is where the fitted surface is
+        ``depth_threshold_mm / depth`` of the pit's depth down.
+    outline_fraction_range : tuple of float
+        Bounds on that fraction, because the fitted depth is uncertain (the
+        depth scale trades off with the light's elevation): a very deep fit
+        does not push the outline onto the faint outer slope, a very shallow
+        one does not shrink it to the floor. ``outline_fraction`` is used
+        when the elevation is not estimated.
     background_mm : float
         Window of the robust background (larger than any scar).
     pigment_smoothing_mm : float
@@ -163,6 +176,11 @@ class ScarParams:
         scar's shape (in practice: a hair curl or a pigment ring).
     max_candidates : int
         At most this many candidates are examined (the darkest first).
+    max_light_cue_contrast : float
+        Dark features that differ in colour from the skin around them by more
+        than this (in units of the chromaticity noise) are not used to read the
+        light's direction: a red papule's shaded side looks like a pit's under
+        the opposite light, and pigment has no shading to read.
     """
 
     working_px_per_mm: float = 12.0
@@ -170,6 +188,8 @@ class ScarParams:
     min_diameter_mm: float = 0.4
     max_diameter_mm: float = 14.0
     outline_fraction: float = 0.15
+    depth_threshold_mm: float = 0.05
+    outline_fraction_range: tuple[float, float] = (0.04, 0.5)
     background_mm: float = 8.0
     pigment_smoothing_mm: float = 0.25
     exclude_margin_mm: float = 1.0
@@ -186,6 +206,7 @@ class ScarParams:
     icepick_depth_ratio: float = 0.3
     rolling_max_sharpness: float = 6.0
     max_candidates: int = 45
+    max_light_cue_contrast: float = 4.0
     estimate_elevation: bool = True
 
 
@@ -292,10 +313,18 @@ def analyze_scars(
     )
     smooth = cv2.GaussianBlur(field.shading, (0, 0), max(0.3, 0.1 * w))
     elevation = math.radians(params.light_elevation_deg)
+    chroma_noise = [
+        max(1e-4, sh.robust_sigma(field.chroma[..., k][field.valid][::3])) for k in range(2)
+    ]
     azimuth, az_conf = pm.estimate_azimuth(
         smooth,
         field.valid,
-        [f_ for f_ in features if f_[3] >= 0.08],
+        _colourless(
+            [f_ for f_ in features if f_[3] >= 0.08],
+            field,
+            chroma_noise,
+            params.max_light_cue_contrast,
+        ),
         w,
         elevation,
         params.ambient,
@@ -317,9 +346,6 @@ def analyze_scars(
     shading_r = np.asarray(sh.warp(field.shading, M, size), np.float32)
     valid_r = np.asarray(sh.warp(field.valid.astype(np.float32), M, size), np.float32)
     chroma_r = [np.asarray(sh.warp(field.chroma[..., k], M, size), np.float32) for k in range(2)]
-    chroma_noise = [
-        max(1e-4, sh.robust_sigma(field.chroma[..., k][field.valid][::3])) for k in range(2)
-    ]
 
     noise_cache: dict[float, float] = {}
 
@@ -573,6 +599,27 @@ def _roi_mask(
     return mask.astype(bool)
 
 
+def outline_level(depth_mm: float, params: ScarParams) -> float:
+    """Fraction of a pit's fitted depth at which its outline is drawn.
+
+    Parameters
+    ----------
+    depth_mm : float
+        The pit's fitted depth in mm (at the estimated light elevation).
+    params : ScarParams
+
+    Returns
+    -------
+    float
+        ``depth_threshold_mm / depth_mm`` clipped to ``outline_fraction_range``
+        when the elevation is estimated, else ``outline_fraction``.
+    """
+    if not params.estimate_elevation:
+        return params.outline_fraction
+    lo, hi = params.outline_fraction_range
+    return float(min(max(params.depth_threshold_mm / max(depth_mm, 1e-6), lo), hi))
+
+
 def _candidates(
     field: sh.ShadingField,
     features: list[tuple[float, float, float, float, float]],
@@ -615,6 +662,63 @@ def _candidates(
     return out
 
 
+def _colourless(
+    features: list[tuple[float, float, float, float, float]],
+    field: sh.ShadingField,
+    chroma_noise: list[float],
+    max_contrast: float,
+    examine: int = 40,
+) -> list[tuple[float, float, float, float, float]]:
+    """The darkest features whose colour matches the skin around them.
+
+    Parameters
+    ----------
+    features : list of tuple
+        From :func:`scarview.core._shading.dark_features`.
+    field : ShadingField
+    chroma_noise : list of float
+        Robust noise of each chromaticity channel.
+    max_contrast : float
+        Largest colour difference (noise units) between a disk of the
+        feature's radius plus 0.3 mm and a ring twice as wide around it.
+    examine : int
+        Only the darkest ``examine`` features are looked at.
+
+    Returns
+    -------
+    list of tuple
+        The kept features, darkest first.
+    """
+    w = field.px_per_mm
+    h, wd = field.valid.shape
+    kept = []
+    for cx, cy, r, area, dark in sorted(features, key=lambda t: -t[4])[:examine]:
+        rin = (r + 0.3) * w
+        rout = 2.0 * rin + 1.0
+        x0, x1 = max(0, int(cx - rout)), min(wd, int(cx + rout) + 2)
+        y0, y1 = max(0, int(cy - rout)), min(h, int(cy + rout) + 2)
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        d = np.hypot(xx - cx, yy - cy)
+        ok = field.valid[y0:y1, x0:x1]
+        inner = (d <= rin) & ok
+        ring = (d > rin) & (d <= rout) & ok
+        if not inner.any() or not ring.any():
+            continue
+        contrast = math.hypot(
+            *[
+                float(
+                    field.chroma[y0:y1, x0:x1, k][inner].mean()
+                    - field.chroma[y0:y1, x0:x1, k][ring].mean()
+                )
+                / chroma_noise[k]
+                for k in range(2)
+            ]
+        )
+        if contrast <= max_contrast:
+            kept.append((cx, cy, r, area, dark))
+    return kept
+
+
 def _accept(
     fits: list[pm.PitFit],
     shading_r: NDArray[np.float32],
@@ -642,7 +746,7 @@ def _accept(
     kept: list[tuple[pm.PitFit, float, NDArray[np.bool_], tuple[slice, slice]]] = []
     for fit in sorted(fits, key=lambda f: -f.gain):
         g = fit.geometry
-        lr = g.level_radius(params.outline_fraction)
+        lr = g.level_radius(outline_level(g.depth, params))
         d_mm = 2.0 * math.sqrt(g.a * g.b) * lr
         rolling_like = d_mm >= params.rolling_min_mm + 0.5
         need = params.rolling_detection_gain if rolling_like else params.detection_gain
