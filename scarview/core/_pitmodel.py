@@ -50,6 +50,9 @@ PATCH_PX_PER_RADIUS = 16.0
 OCCLUSION_PER_MM = 1.0
 #: Gaussian smoothing (patch pixels) of observed patches against noise; the model gets the same.
 PATCH_BLUR_PX = 0.6
+#: Levenberg-Marquardt iterations of a full fit, and of the first look at a candidate.
+FIT_ITERATIONS = 14
+SCREEN_ITERATIONS = 6
 
 
 @dataclass(frozen=True)
@@ -162,32 +165,105 @@ def render(
     -------
     ndarray of shape (n, n) and dtype float32
     """
-    g = decode(p)
-    h = height(g, X, Y)
-    half = np.float32(px_per_mm / 2.0)
+    out = render_batch(
+        np.asarray(p, np.float64)[None, :],
+        X,
+        Y,
+        elevation,
+        ambient,
+        px_per_mm,
+        sss_mm,
+        occlusion_mm,
+        extra_blur_px,
+    )
+    return out[0]
+
+
+def render_batch(
+    params: NDArray[np.float64],
+    X: FloatArray,
+    Y: FloatArray,
+    elevation: float,
+    ambient: float,
+    px_per_mm: float,
+    sss_mm: float = 0.1,
+    occlusion_mm: float = 0.4,
+    extra_blur_px: float = PATCH_BLUR_PX,
+) -> FloatArray:
+    """:func:`render` for several parameter vectors at once.
+
+    One call renders every column of a finite-difference Jacobian: the
+    per-call overhead of the small array operations is paid once.
+
+    Parameters
+    ----------
+    params : ndarray of shape (k, 9)
+        One pit parameter vector per row (see :data:`N_PIT`).
+    X, Y, elevation, ambient, px_per_mm, sss_mm, occlusion_mm, extra_blur_px
+        As for :func:`render`.
+
+    Returns
+    -------
+    ndarray of shape (k, n, n) and dtype float32
+        The log-shading of each pit.
+    """
+    P = np.asarray(params, np.float64)
+    k = P.shape[0]
+    e = np.minimum(np.hypot(P[:, 3], P[:, 4]), MAX_ELLIPTICITY)
+    theta = 0.5 * np.arctan2(P[:, 4], P[:, 3])
+    rad = np.exp(P[:, 2])
+    f32 = np.float32
+
+    def col(values: NDArray[np.float64]) -> NDArray[np.float32]:
+        return values.astype(f32).reshape(k, 1, 1)
+
+    c = col(np.cos(theta))
+    s_ = col(np.sin(theta))
+    dx = X - col(P[:, 0])
+    dy = Y - col(P[:, 1])
+    u = (c * dx + s_ * dy) * col(1.0 / (rad * np.exp(e)))
+    v = (c * dy - s_ * dx) * col(1.0 / (rad * np.exp(-e)))
+    rho = np.sqrt(u * u + v * v)
+    np.minimum(rho, f32(1.0), out=rho)
+    prof = np.maximum(f32(1.0) - rho ** col(np.exp(P[:, 6])), f32(0.0)) ** col(np.exp(P[:, 7]))
+    h = col(-np.exp(P[:, 5])) * prof
+    half = f32(px_per_mm / 2.0)
     hx = np.empty_like(h)
     hy = np.empty_like(h)
-    hx[:, 1:-1] = (h[:, 2:] - h[:, :-2]) * half
-    hx[:, 0] = hx[:, 1]
-    hx[:, -1] = hx[:, -2]
-    hy[1:-1] = (h[2:] - h[:-2]) * half
-    hy[0] = hy[1]
-    hy[-1] = hy[-2]
+    hx[:, :, 1:-1] = (h[:, :, 2:] - h[:, :, :-2]) * half
+    hx[:, :, 0] = hx[:, :, 1]
+    hx[:, :, -1] = hx[:, :, -2]
+    hy[:, 1:-1] = (h[:, 2:] - h[:, :-2]) * half
+    hy[:, 0] = hy[:, 1]
+    hy[:, -1] = hy[:, -2]
     se, ce = math.sin(elevation), math.cos(elevation)
-    lam = np.maximum((se - hx * ce) / np.sqrt(1.0 + hx * hx + hy * hy), 0.0)
+    lam = np.maximum((f32(se) - hx * f32(ce)) / np.sqrt(f32(1.0) + hx * hx + hy * hy), f32(0.0))
     # Cast shadow: a point is dark if the surface toward the light rises above the ray.
-    horizon = h - X * np.float32(math.tan(elevation))
-    ahead = np.maximum.accumulate(horizon[:, ::-1], axis=1)[:, ::-1]
+    horizon = h - X * f32(math.tan(elevation))
+    ahead = np.maximum.accumulate(horizon[..., ::-1], axis=-1)[..., ::-1]
     excess = np.empty_like(h)
-    excess[:, :-1] = ahead[:, 1:] - horizon[:, :-1]
-    excess[:, -1] = -1.0
-    shadow = np.clip(1.0 - excess * 50.0, 0.0, 1.0)
-    around = cv2.GaussianBlur(h, (0, 0), occlusion_mm * px_per_mm, borderType=cv2.BORDER_REPLICATE)
-    occlusion = 1.0 - np.clip((around - h) * np.float32(OCCLUSION_PER_MM), 0.0, 0.6)
-    irradiance = (ambient * occlusion + lam * shadow) / (ambient + se)
+    excess[..., :-1] = ahead[..., 1:] - horizon[..., :-1]
+    excess[..., -1] = -1.0
+    shadow = np.clip(f32(1.0) - excess * f32(50.0), f32(0.0), f32(1.0))
+    around = _blur_stack(h, occlusion_mm * px_per_mm, cv2.BORDER_REPLICATE)
+    occlusion = f32(1.0) - np.clip((around - h) * f32(OCCLUSION_PER_MM), f32(0.0), f32(0.6))
+    irradiance = (f32(ambient) * occlusion + lam * shadow) / f32(ambient + se)
     blur_px = math.hypot(sss_mm * px_per_mm, extra_blur_px)
-    irradiance = cv2.GaussianBlur(irradiance.astype(np.float32), (0, 0), max(0.3, blur_px))
-    return (np.log(np.maximum(irradiance, 1e-3)) + np.float32(g.offset)).astype(np.float32)
+    irradiance = _blur_stack(irradiance, max(0.3, blur_px), cv2.BORDER_REFLECT_101)
+    out = np.log(np.maximum(irradiance, f32(1e-3)))
+    out += col(P[:, 8])
+    return out
+
+
+def _blur_stack(stack: NDArray[np.float32], sigma_px: float, border: int) -> NDArray[np.float32]:
+    """Gaussian blur of each image of a (k, n, n) stack (k <= 512)."""
+    if stack.shape[0] == 1:
+        out = cv2.GaussianBlur(stack[0], (0, 0), sigma_px, borderType=border)
+        return np.asarray(out, np.float32)[None]
+    # OpenCV blurs the channels of one multi-channel image in a single pass.
+    chans = np.ascontiguousarray(np.moveaxis(stack, 0, -1))
+    out = cv2.GaussianBlur(chans, (0, 0), sigma_px, borderType=border)
+    return np.ascontiguousarray(np.moveaxis(np.asarray(out, np.float32), -1, 0))
 
 
 def levenberg_marquardt(
@@ -198,8 +274,13 @@ def levenberg_marquardt(
     upper: NDArray[np.float64],
     max_iter: int = 30,
     tol: float = 1e-3,
+    residuals: Callable[[NDArray[np.float64]], NDArray[np.float64]] | None = None,
 ) -> tuple[NDArray[np.float64], float]:
     """Bounded Levenberg-Marquardt with forward-difference Jacobians.
+
+    ``residuals``, if given, evaluates the residual at several parameter
+    vectors at once (rows of a ``(k, n)`` array to a ``(k, m)`` array); the
+    Jacobian's columns are then computed in one call.
 
     Small and dependency-free on purpose: the problems have ~10 parameters
     and a few thousand residuals, where the overhead of general solvers (and
@@ -218,12 +299,15 @@ def levenberg_marquardt(
     n = x.size
     lam = 1e-2
     for _ in range(max_iter):
-        J = np.empty((r.size, n))
-        for j in range(n):
-            xj = x.copy()
-            dj = step[j] if x[j] + step[j] <= upper[j] else -step[j]
-            xj[j] += dj
-            J[:, j] = (residual(xj) - r) / dj
+        d = np.where(x + step <= upper, step, -step)
+        if residuals is not None:
+            J = ((residuals(x[None, :] + np.diag(d)) - r[None, :]) / d[:, None]).T
+        else:
+            J = np.empty((r.size, n))
+            for j in range(n):
+                xj = x.copy()
+                xj[j] += d[j]
+                J[:, j] = (residual(xj) - r) / d[j]
         A = J.T @ J
         g = J.T @ r
         diag = np.diag(A).copy()
@@ -569,7 +653,7 @@ def fit_pit(
     ambient: float,
     noise_at: Callable[[float], float],
     *,
-    max_iter: int = 14,
+    max_iter: int = FIT_ITERATIONS,
     grow: int = 2,
     screen_gain: float = 0.0,
 ) -> PitFit:
@@ -728,9 +812,21 @@ def _fit_once(
         model = render(q, X, Y, elevation, ambient, ppm).astype(np.float64).ravel() * wt
         return project(model)
 
-    xp, cost = levenberg_marquardt(res_pit, x0, st, lo, hi, max_iter=min(6, max_iter))
+    def res_pits(ps: NDArray[np.float64]) -> NDArray[np.float64]:
+        qs = np.concatenate([ps, np.zeros((ps.shape[0], 1))], 1)
+        models = render_batch(qs, X, Y, elevation, ambient, ppm).reshape(ps.shape[0], -1)
+        mw = models.astype(np.float64) * wt[None, :]
+        rs = Pw[None, :] - mw
+        cs = (Ginv @ (Aw.T @ rs.T)).T
+        return mw + cs @ Aw.T - Pw[None, :]
+
+    xp, cost = levenberg_marquardt(
+        res_pit, x0, st, lo, hi, max_iter=min(SCREEN_ITERATIONS, max_iter), residuals=res_pits
+    )
     if screen_gain <= 0 or (cost_null - cost) / n2 >= screen_gain:
-        xp, cost = levenberg_marquardt(res_pit, xp, st, lo, hi, max_iter=max_iter)
+        xp, cost = levenberg_marquardt(
+            res_pit, xp, st, lo, hi, max_iter=max_iter, residuals=res_pits
+        )
     return PitFit(
         geometry=decode(np.append(xp, 0.0)),
         center_xy=(cx, cy),

@@ -442,3 +442,104 @@ def warp(
     return np.asarray(
         cv2.warpAffine(image, M, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     )
+
+
+def integrated_relief(
+    shading_r: FloatImage,
+    valid_r: NDArray[np.floating],
+    px_per_mm: float,
+    *,
+    leak_mm: float = 6.0,
+) -> FloatImage:
+    """Relative height from shading, integrated along the light's direction.
+
+    Under a light from +x at small slopes the log-shading is about
+    ``-k * dh/dx`` (``k`` depends on the elevation and the ambient share), so
+    the height up to that factor is minus the shading integrated along x.
+    The integral is taken from both sides with a leak over ``leak_mm`` (an
+    unbounded integral drifts with the noise), i.e. in Fourier terms
+    ``H = S * i 2 pi f / ((2 pi f)^2 + 1/leak^2)`` row by row.
+
+    Parameters
+    ----------
+    shading_r : ndarray of shape (H, W) and dtype float32
+        Shading rotated so that the light comes from +x (0 off the skin).
+    valid_r : ndarray of shape (H, W)
+        Weight of analysable skin (1) in the same frame.
+    px_per_mm : float
+        Resolution of ``shading_r``.
+    leak_mm : float
+        Length over which the integral forgets (larger than the widest scar).
+
+    Returns
+    -------
+    ndarray of shape (H, W) and dtype float32
+        Relative height in mm per unit of ``1/k`` (negative in depressions).
+    """
+    s = np.where(np.asarray(valid_r) > 0.5, shading_r, 0.0).astype(np.float32)
+    n = s.shape[1]
+    pad = 1 << max(1, math.ceil(math.log2(n + 2 * leak_mm * px_per_mm)))
+    S = np.fft.rfft(s, n=pad, axis=1)
+    f = np.fft.rfftfreq(pad) * px_per_mm * 2.0 * math.pi  # radians per mm
+    transfer = (1j * f / (f * f + 1.0 / leak_mm**2)).astype(np.complex64)
+    h = np.fft.irfft(S * transfer, n=pad, axis=1)[:, :n]
+    return np.asarray(h, np.float32)
+
+
+def relief_depressions(
+    relief: FloatImage,
+    valid_r: NDArray[np.floating],
+    px_per_mm: float,
+    radii_mm: tuple[float, ...] = (1.5, 2.5, 4.0),
+    z: float = 3.0,
+    max_count: int = 8,
+) -> list[tuple[float, float, float, float]]:
+    """Broad depressions of a relief map: seeds for shallow (rolling) scars.
+
+    Parameters
+    ----------
+    relief : ndarray of shape (H, W) and dtype float32
+        From :func:`integrated_relief`.
+    valid_r : ndarray of shape (H, W)
+        Analysable skin.
+    px_per_mm : float
+        Resolution.
+    radii_mm : tuple of float
+        Scar radii looked for; the relief is smoothed over half of each.
+    z : float
+        Depth below the surroundings, in units of the smoothed relief's noise.
+    max_count : int
+        At most this many seeds, the most significant first.
+
+    Returns
+    -------
+    list of tuple
+        ``(x, y, radius_mm, significance)`` in the relief's pixels.
+    """
+    ok = np.asarray(valid_r) > 0.5
+    if int(ok.sum()) < 100:
+        return []
+    found: list[tuple[float, float, float, float]] = []
+    for radius in radii_mm:
+        sigma = max(1.0, 0.5 * radius * px_per_mm)
+        smooth = cv2.GaussianBlur(relief, (0, 0), sigma)
+        # Depth against the ring around the scar: a band-pass (difference of Gaussians).
+        around = cv2.GaussianBlur(relief, (0, 0), 3.0 * sigma)
+        dog = smooth - around
+        noise = robust_sigma(dog[ok][::7])
+        if noise <= 0:
+            continue
+        k = 2 * round(radius * px_per_mm) + 1
+        minima = (dog <= cv2.erode(dog, np.ones((k, k), np.uint8))) & (dog < -z * noise)
+        inner = cv2.erode(ok.astype(np.uint8), np.ones((k, k), np.uint8)) > 0
+        ys, xs = np.nonzero(minima & inner)
+        for xi, yi in zip(xs.tolist(), ys.tolist(), strict=True):
+            found.append((float(xi), float(yi), radius, float(-dog[yi, xi] / noise)))
+    found.sort(key=lambda t: -t[3])
+    kept: list[tuple[float, float, float, float]] = []
+    for xf, yf, r, sig in found:
+        if all(math.hypot(xf - x2, yf - y2) > max(r, r2) * px_per_mm for x2, y2, r2, _ in kept):
+            kept.append((xf, yf, r, sig))
+        if len(kept) >= max_count:
+            break
+    return kept

@@ -176,6 +176,11 @@ class ScarParams:
         scar's shape (in practice: a hair curl or a pigment ring).
     max_candidates : int
         At most this many candidates are examined (the darkest first).
+    relief_seeds : int
+        Broad depressions of the relief integrated from the shading along the
+        light (``CLINICAL.md``'s route to shape) seed at most this many extra
+        candidates: shallow rolling scars whose faint shading has no compact
+        dark part.
     max_light_cue_contrast : float
         Dark features that differ in colour from the skin around them by more
         than this (in units of the chromaticity noise) are not used to read the
@@ -207,6 +212,7 @@ class ScarParams:
     rolling_max_sharpness: float = 6.0
     max_candidates: int = 45
     max_light_cue_contrast: float = 4.0
+    relief_seeds: int = 6
     estimate_elevation: bool = True
 
 
@@ -360,6 +366,8 @@ def analyze_scars(
     report_progress(progress, 0.3, "Finding candidate scars")
     check_cancel(cancel)
     candidates = _candidates(field, features, coarse_features, M, params)
+    if params.relief_seeds > 0:
+        candidates = _relief_candidates(shading_r, valid_r, w, params) + candidates
     if params.estimate_elevation:
         smooth_r = np.asarray(sh.warp(smooth, M, size), np.float32)
         feats_r = [
@@ -618,6 +626,31 @@ def outline_level(depth_mm: float, params: ScarParams) -> float:
         return params.outline_fraction
     lo, hi = params.outline_fraction_range
     return float(min(max(params.depth_threshold_mm / max(depth_mm, 1e-6), lo), hi))
+
+
+def _relief_candidates(
+    shading_r: NDArray[np.float32],
+    valid_r: NDArray[np.float32],
+    w: float,
+    params: ScarParams,
+) -> list[tuple[float, float, float, bool]]:
+    """Seeds ``(cx, cy, radius_mm, True)`` (rotated working px) at broad depressions.
+
+    The rotated shading is averaged down to about 4 px/mm (broad scars need no
+    more), integrated along the light into a relative relief, and its broad
+    minima are the seeds.
+    """
+    f = min(1.0, 4.0 / w)
+    if f < 1.0:
+        size = (max(8, round(shading_r.shape[1] * f)), max(8, round(shading_r.shape[0] * f)))
+        s_small = cv2.resize(shading_r, size, interpolation=cv2.INTER_AREA)
+        v_small = cv2.resize(valid_r, size, interpolation=cv2.INTER_AREA)
+    else:
+        s_small, v_small = shading_r, valid_r
+    ppm = w * f
+    relief = sh.integrated_relief(s_small, v_small, ppm)
+    seeds = sh.relief_depressions(relief, v_small, ppm, max_count=params.relief_seeds)
+    return [(x / f, y / f, r, True) for x, y, r, _ in seeds]
 
 
 def _candidates(
