@@ -173,3 +173,105 @@ def test_compare_unrelated_photos_exit_4(
     assert doc["alignment"]["ok"] is False
     assert doc["change"] is None
     assert "could not be aligned" in captured.err
+
+
+def test_compare_side_by_side_equals_one_after_the_other() -> None:
+    """The photos' work runs in a forked process or a thread: bit for bit the sequential result."""
+    from scarview.core.pipeline import compare_photos
+
+    alone = compare_photos(BASELINE, LATEST, parallel="none")
+    assert alone.alignment.homography is not None
+    for parallel in ("process", "thread"):
+        together = compare_photos(BASELINE, LATEST, parallel=parallel)  # type: ignore[arg-type]
+        assert together.to_document() == alone.to_document()
+        assert together.alignment.homography is not None
+        np.testing.assert_array_equal(together.alignment.homography, alone.alignment.homography)
+        for a, b in ((together.before, alone.before), (together.after, alone.after)):
+            np.testing.assert_array_equal(a.photo.rgb, b.photo.rgb)
+            np.testing.assert_array_equal(a.scarmap.labels, b.scarmap.labels)
+            np.testing.assert_array_equal(a.exclude, b.exclude)
+            assert [s.to_dict() for s in a.scarmap.scars] == [s.to_dict() for s in b.scarmap.scars]
+        steps = {"read", "calibrate", "analyse", "prepare"}
+        expected = {f"{s} {side}" for s in steps for side in ("before", "after")}
+        assert expected | {"align", "change", "total"} <= set(together.timings_s)
+        assert all(v >= 0 for v in together.timings_s.values())
+
+
+def test_compare_names_the_photo_that_cannot_be_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scarview.core.pipeline import compare_photos
+    from scarview.errors import PhotoError
+
+    bad = tmp_path / "after-bad.jpg"
+    bad.write_bytes(LATEST.read_bytes()[:5000])
+    assert main(["compare", str(BASELINE), str(bad), "--json"]) == 3
+    err = capsys.readouterr()
+    assert "after-bad.jpg" in err.err and len(err.err.strip().splitlines()) == 1
+    assert err.out == ""
+    worse = tmp_path / "before-bad.jpg"
+    worse.write_bytes(b"not a photo at all" * 100)
+    assert main(["compare", str(worse), str(bad)]) == 3
+    assert "before-bad.jpg" in capsys.readouterr().err  # BEFORE's error first
+    # The same sentence whichever way the photos were processed.
+    for parallel in ("process", "thread", "none"):
+        with pytest.raises(PhotoError) as caught:
+            compare_photos(BASELINE, bad, parallel=parallel)  # type: ignore[arg-type]
+        assert caught.value.path == str(bad) and "truncated" in str(caught.value)
+
+
+def test_compare_carries_the_region_of_interest_into_after(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--roi is drawn on BEFORE; AFTER is measured over the same skin, through the alignment."""
+    polygon = [[0, 0], [900, 0], [900, 1199], [0, 1199]]  # BEFORE's left part
+    roi = tmp_path / "roi.json"
+    roi.write_text(json.dumps({"polygon": polygon}))
+    assert main(["compare", str(BASELINE), str(LATEST), "--roi", str(roi), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    H = np.asarray(doc["alignment"]["homography"])
+    contour = np.asarray(polygon, np.float32).reshape(-1, 1, 2)
+    after_scars = doc["after"]["scars"]
+    assert after_scars
+    for scar in after_scars:
+        x, y = cv2.perspectiveTransform(np.array([[scar["centroid_xy"]]], np.float64), H)[0, 0]
+        assert cv2.pointPolygonTest(contour, (float(x), float(y)), True) >= -1.0
+    for doc_side in (doc["before"], doc["after"]):
+        summary = doc_side["summary"]
+        assert summary["count"] == len(doc_side["scars"])
+        assert summary["area_mm2"] == pytest.approx(
+            sum(s["area_mm2"] for s in doc_side["scars"]), abs=1e-3
+        )
+    # AFTER's region is BEFORE's (about 56 % of the frame), less what AFTER's frame cuts off.
+    ppm_after = doc["after"]["calibration"]["px_per_mm"]
+    after_frame_mm2 = 1600 * 1200 / ppm_after**2
+    region_mm2 = doc["after"]["summary"]["roi_area_mm2"]
+    assert 0.4 * after_frame_mm2 < region_mm2 < 0.65 * after_frame_mm2
+    assert region_mm2 == pytest.approx(doc["before"]["summary"]["roi_area_mm2"], rel=0.15)
+    change = doc["change"]
+    assert change["area_mm2"] == pytest.approx(
+        doc["after"]["summary"]["area_mm2"] - doc["before"]["summary"]["area_mm2"], abs=0.01
+    )
+    assert change["count"] == doc["after"]["summary"]["count"] - doc["before"]["summary"]["count"]
+
+
+def test_compare_can_be_cancelled_and_leaves_no_process_behind() -> None:
+    import multiprocessing
+    import threading
+
+    from scarview.core.pipeline import compare_photos
+    from scarview.errors import Cancelled
+
+    for parallel in ("process", "thread", "none"):
+        stop = threading.Event()
+        stop.set()
+        with pytest.raises(Cancelled):
+            compare_photos(BASELINE, LATEST, cancel=stop, parallel=parallel)  # type: ignore[arg-type]
+    # Cancelled while both photos are being analysed.
+    stop = threading.Event()
+    timer = threading.Timer(0.4, stop.set)
+    timer.start()
+    with pytest.raises(Cancelled):
+        compare_photos(BASELINE, LATEST, cancel=stop, parallel="process")
+    timer.join()
+    assert multiprocessing.active_children() == []

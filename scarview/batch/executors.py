@@ -36,7 +36,13 @@ from scarview.errors import InputError, ScarViewError
 #: Tasks a local worker runs before it is replaced by a fresh process.
 DEFAULT_MAX_TASKS_PER_CHILD = 25
 
-_PRELOAD = ["scarview.batch.tasks", "scarview.core.pipeline", "scarview.report.pdf"]
+# scipy.optimize: imported by the change only when it is needed (it is slow to import).
+_PRELOAD = [
+    "scarview.batch.tasks",
+    "scarview.core.pipeline",
+    "scarview.report.pdf",
+    "scipy.optimize",
+]
 
 
 class DaskMissingError(ScarViewError):

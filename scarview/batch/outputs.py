@@ -6,10 +6,13 @@ would. Columns are :data:`scarview.core.records.MEASUREMENT_COLUMNS` (shared wit
 ``scarview export``) followed by the batch's timing columns, which are the only
 ones that differ between two runs of the same batch.
 
-Change from baseline is the photo's total area minus its baseline photo's total
-area (and that difference in percent of the baseline's), given only when the
-photo was aligned onto the baseline and both have a scale: the definition
-``scarview export`` and the PDF report use.
+Change from baseline (``change_area_mm2``, ``change_area_pct``) is the photo's
+total scar area minus its baseline photo's total area, and that difference in
+percent of the baseline's (:func:`scarview.core.measure.summary_change`), given
+only when the photo was aligned onto the baseline and both have a scale. It is
+the same figure as ``change.area_mm2`` and ``change.area_pct`` of ``scarview
+compare`` on the same two photos (``CONTRACT.md``), and the definition ``scarview
+export`` and the PDF report use.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from scarview.batch.results import (
     calibration_from_record,
     summary_from_record,
 )
+from scarview.core.measure import summary_change
 from scarview.core.records import MEASUREMENT_COLUMNS, format_number, measurement_row
 
 #: Columns of ``measurements.csv``: the shared measurement columns, then timing.
@@ -58,16 +62,20 @@ class BatchError:
 def change_from_baseline(
     record: Record, baseline: Record | None
 ) -> tuple[float | None, float | None]:
-    """Area change from the baseline photo, mm² and percent (``None`` when not reportable)."""
+    """Area change from the baseline photo, mm² and percent (``None`` when not reportable).
+
+    :func:`scarview.core.measure.summary_change` of the two photos' summaries:
+    the photo's total area minus the baseline's, and that in percent of the
+    baseline's (``None`` when the baseline has no scar area). Nothing is
+    reported unless the photo was aligned ``ok`` onto that baseline.
+    """
     alignment = record.get("alignment")
     if baseline is None or alignment is None or not alignment.get("ok"):
         return None, None
-    after = record["summary"]["area_mm2"]
-    before = baseline["summary"]["area_mm2"]
-    if after is None or before is None:
-        return None, None
-    change = float(after) - float(before)
-    return change, (100.0 * change / float(before) if before > 0 else None)
+    change = summary_change(
+        summary_from_record(baseline["summary"]), summary_from_record(record["summary"])
+    )
+    return change.area_mm2, change.area_pct
 
 
 def alignment_message(record: Record) -> str | None:

@@ -15,6 +15,8 @@ batch.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 import resource
 import signal
@@ -36,7 +38,7 @@ from scarview.batch.results import (
     calibration_record,
     summary_record,
 )
-from scarview.core.pipeline import AnalysisSettings, PhotoAnalysis
+from scarview.core.pipeline import AnalysisSettings, PhotoAnalysis, PreparedPhoto
 from scarview.core.types import Alignment, CancelToken, check_cancel
 from scarview.errors import Cancelled, PhotoError
 from scarview.report.data import PRINT_MAX_SIDE_PX, ReportData
@@ -44,9 +46,6 @@ from scarview.report.data import PRINT_MAX_SIDE_PX, ReportData
 #: Long side, in pixels, of the overlay thumbnails made for the reports (their print size).
 THUMBNAIL_LONG_SIDE_PX = PRINT_MAX_SIDE_PX
 _THUMBNAIL_JPEG_QUALITY = 95
-
-#: Seed of OpenCV's random generator before each alignment (see :func:`_align`).
-ALIGNMENT_RNG_SEED = 20260105
 
 _cancel: CancelToken | None = None
 
@@ -269,17 +268,28 @@ def _describe_failure(relpath: str, exc: BaseException) -> str:
 
 
 def _analyze(
-    job: PhotoJob, settings: AnalysisSettings, cancel: CancelToken | None
-) -> PhotoAnalysis:
-    from scarview.core.pipeline import analyze_photo
+    job: PhotoJob, settings: AnalysisSettings, cancel: CancelToken | None, *, align: bool
+) -> PreparedPhoto | PhotoAnalysis:
+    """Read and analyse a photo (and prepare it for alignment when ``align``).
 
-    analysis = analyze_photo(job.path, settings, cancel=cancel)
+    The photo is decoded once; its luminance serves the marker search and the
+    alignment both (see :func:`scarview.core.pipeline.prepare_photo`).
+    """
+    from scarview.core.pipeline import analyze_photo, prepare_photo
+
+    result = (
+        prepare_photo(job.path, settings, cancel=cancel)
+        if align
+        else analyze_photo(job.path, settings, cancel=cancel)
+    )
+    analysis = result.analysis if isinstance(result, PreparedPhoto) else result
     if analysis.photo.info.sha256 != job.sha256:
         raise PhotoError(job.relpath, "the file changed while the batch was running")
-    return analysis
+    return result
 
 
 def _base_record(analysis: PhotoAnalysis, elapsed_s: float) -> Record:
+    """A photo's record; ``timings_s`` holds its steps' seconds (not written to the CSV)."""
     return {
         "sha256": analysis.photo.info.sha256,
         "width": int(analysis.photo.info.width),
@@ -295,6 +305,7 @@ def _base_record(analysis: PhotoAnalysis, elapsed_s: float) -> Record:
         "alignment": None,
         "analysis_s": elapsed_s,
         "alignment_s": None,
+        "timings_s": {str(k): float(v) for k, v in analysis.timings_s.items()},
     }
 
 
@@ -322,8 +333,34 @@ def process_track(task: TrackTask) -> TrackResult:
     try:
         _measure_track(task, results)
     except Cancelled:
+        _release_free_memory()
         return TrackResult(tuple(results), _worker_stats(), time.perf_counter() - started, True)
+    _release_free_memory()
     return TrackResult(tuple(results), _worker_stats(), time.perf_counter() - started)
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    """glibc's ``malloc_trim``, or None where there is none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def _release_free_memory() -> None:
+    """Hand the C heap's free pages back to the system between tasks.
+
+    A 12-megapixel track frees hundreds of MB of arrays; glibc keeps much of it
+    in its arenas (one per thread that allocated), so a worker's resident
+    memory would show what it once needed rather than what it holds. Trimming
+    keeps a long batch's memory flat and its figures honest. No-op elsewhere.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _measure_track(task: TrackTask, results: list[PhotoResult]) -> None:
@@ -338,12 +375,16 @@ def _measure_track(task: TrackTask, results: list[PhotoResult]) -> None:
 
 def _measure_baseline(
     task: TrackTask, job: PhotoJob, results: list[PhotoResult], cancel: CancelToken | None
-) -> PhotoAnalysis | None:
-    """Analyse the baseline photo; return its analysis (``None`` when it failed)."""
+) -> PreparedPhoto | None:
+    """Analyse the baseline photo once for all its follow-ups (``None`` when it failed).
+
+    It is prepared for alignment too when it has follow-ups: its pyramid and
+    masks then serve every one of them.
+    """
     check_cancel(cancel)
     t0 = time.perf_counter()
     try:
-        base = _analyze(job, task.settings, cancel)
+        analysed = _analyze(job, task.settings, cancel, align=bool(task.followups))
     except Cancelled:
         raise
     except Exception as exc:  # one bad photo never stops the batch
@@ -352,13 +393,19 @@ def _measure_baseline(
                 PhotoResult(job.index, job.key, None, _describe_failure(job.relpath, exc))
             )
         return None
+    elapsed = time.perf_counter() - t0
+    base = analysed.analysis if isinstance(analysed, PreparedPhoto) else analysed
     if job.measure:
-        record = _base_record(base, time.perf_counter() - t0)
-        thumb = _thumbnail(base, task.thumbnail_long_side_px) if job.thumbnail else None
+        record = _base_record(base, elapsed)
+        thumb = None
+        if job.thumbnail:
+            t1 = time.perf_counter()
+            thumb = _thumbnail(base, task.thumbnail_long_side_px)
+            record["timings_s"]["thumbnail"] = time.perf_counter() - t1
         results.append(
             PhotoResult(job.index, job.key, record, None, thumb, _library_payload(job, base))
         )
-    return base
+    return analysed if isinstance(analysed, PreparedPhoto) else None
 
 
 def _library_payload(job: PhotoJob, analysis: PhotoAnalysis) -> dict[str, Any] | None:
@@ -377,28 +424,35 @@ def _library_payload(job: PhotoJob, analysis: PhotoAnalysis) -> dict[str, Any] |
     }
 
 
-def _align(
-    base: PhotoAnalysis | None,
-    after: PhotoAnalysis,
+def _compare(
+    base: PreparedPhoto | None,
+    after: PreparedPhoto,
     baseline: PhotoJob,
     cancel: CancelToken | None,
-) -> Alignment:
-    """Align AFTER onto the baseline; a failure of any kind is an alignment that is not ok."""
+) -> tuple[Alignment, dict[str, float]]:
+    """Align AFTER onto the baseline; a failure of any kind is an alignment that is not ok.
+
+    Returns the alignment and the seconds of its steps (``"align"``, ``"change"``).
+    The alignment seeds OpenCV's random generator itself, so every run, resumed
+    or on another executor, gives the same figures.
+    """
     if base is None:
         return Alignment(
             ok=False,
             method="none",
             homography=None,
             reason=f"the baseline photo {baseline.relpath!r} could not be analysed",
-        )
+        ), {}
     from scarview.core.pipeline import compare_loaded
 
-    # OpenCV's robust homography (USAC) draws from the calling thread's cv::RNG, so
-    # the same pair aligns slightly differently from call to call. A fixed seed makes
-    # every run, resumed or on another executor, give the same figures.
-    cv2.setRNGSeed(ALIGNMENT_RNG_SEED)
     try:
-        return compare_loaded(base, after, cancel=cancel).alignment
+        comparison = compare_loaded(
+            base.analysis,
+            after.analysis,
+            cancel=cancel,
+            before_input=base.alignment_input,
+            after_input=after.alignment_input,
+        )
     except Cancelled:
         raise
     except Exception as exc:
@@ -408,38 +462,45 @@ def _align(
             method="none",
             homography=None,
             reason=f"the alignment stopped with an error ({detail})",
-        )
+        ), {}
+    return comparison.alignment, dict(comparison.timings_s)
 
 
 def _measure_followup(
-    task: TrackTask, job: PhotoJob, base: PhotoAnalysis | None, cancel: CancelToken | None
+    task: TrackTask, job: PhotoJob, base: PreparedPhoto | None, cancel: CancelToken | None
 ) -> PhotoResult:
     """Analyse a later photo and align it onto the baseline (when there is one)."""
     long_side = task.thumbnail_long_side_px
     t0 = time.perf_counter()
     try:
-        after = _analyze(job, task.settings, cancel)
+        analysed = _analyze(job, task.settings, cancel, align=task.baseline is not None)
     except Cancelled:
         raise
     except Exception as exc:
         return PhotoResult(job.index, job.key, None, _describe_failure(job.relpath, exc))
+    after = analysed.analysis if isinstance(analysed, PreparedPhoto) else analysed
     record = _base_record(after, time.perf_counter() - t0)
     thumb: bytes | None = None
     payload = _library_payload(job, after)
-    if task.baseline is None:
+    if task.baseline is None or not isinstance(analysed, PreparedPhoto):
         if job.thumbnail:
+            t2 = time.perf_counter()
             thumb = _thumbnail(after, long_side)
+            record["timings_s"]["thumbnail"] = time.perf_counter() - t2
         return PhotoResult(job.index, job.key, record, None, thumb, payload)
     t1 = time.perf_counter()
-    alignment = _align(base, after, task.baseline, cancel)
+    alignment, steps = _compare(base, analysed, task.baseline, cancel)
     record["baseline_sha256"] = task.baseline.sha256
     record["alignment"] = alignment_record(alignment)
     record["alignment_s"] = time.perf_counter() - t1
+    record["timings_s"].update(steps)
     if job.thumbnail:
+        t2 = time.perf_counter()
         if base is not None and alignment.ok and alignment.homography is not None:
-            thumb = _aligned_thumbnail(base, after, alignment.homography, long_side)
+            thumb = _aligned_thumbnail(base.analysis, after, alignment.homography, long_side)
         else:
             thumb = _thumbnail(after, long_side)
+        record["timings_s"]["thumbnail"] = time.perf_counter() - t2
     return PhotoResult(job.index, job.key, record, None, thumb, payload)
 
 

@@ -95,7 +95,9 @@ def settings_from_args(args: argparse.Namespace) -> AnalysisSettings:
 
 def write_mask_png(path: str | Path, labels: NDArray[np.integer]) -> None:
     """8-bit single-channel PNG: 255 inside scars, 0 elsewhere, the photo's size."""
-    ok, data = cv2.imencode(".png", np.where(labels > 0, 255, 0).astype(np.uint8))
+    # 255 where labels > 0, straight to uint8 (no full-size int64 temporary)
+    mask = cv2.compare(np.ascontiguousarray(labels, dtype=np.int32), 0, cv2.CMP_GT)
+    ok, data = cv2.imencode(".png", mask)
     if not ok:  # pragma: no cover - OpenCV always encodes uint8
         raise OSError("PNG encoding failed")
     atomic_write_bytes(path, data.tobytes())

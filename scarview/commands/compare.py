@@ -28,7 +28,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="align two sessions' photos and measure what changed",
         description=(
             "Analyse BEFORE and AFTER, align AFTER onto BEFORE and report the change in "
-            "pitted-scar area and count, with scars matched one to one. Exits with 4 (and "
+            "pitted-scar area and count (AFTER's totals minus BEFORE's, as in "
+            "measurements.csv; the JSON adds the same figures over the skin both photos show, "
+            "under 'common'), with scars matched one to one. With --roi, the region is drawn "
+            "on BEFORE and carried into AFTER through the alignment. Exits with 4 (and "
             "reports no change) when the photos cannot be aligned."
         ),
     )

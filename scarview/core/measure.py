@@ -1,23 +1,40 @@
 """Change between two analyses of one patient: totals, per type, and scar by scar.
 
 :func:`compare_scarmaps` compares the scars found in a later (AFTER) photo with
-those of an earlier (BEFORE) one, through their :class:`Alignment`:
+those of an earlier (BEFORE) one, through their :class:`Alignment`.
 
-* Only skin seen in both photos counts. The common region is BEFORE's frame
-  (or region of interest) intersected with AFTER's frame (or region of
-  interest) mapped through the homography; a scar belongs to it when its
-  centroid does. Otherwise a photo taken closer, or shifted, would show fewer
-  scars and fake an improvement.
-* Totals and per-type figures are sums of the scars' own areas (each photo's
-  areas use its own scale), so the change is independent of the two photos'
-  resolutions.
-* Scars are matched one to one by an optimal assignment
+What "change" means (``CONTRACT.md``): the change of the ``compare`` JSON
+(``change.area_mm2``, ``area_pct``, ``count``, ``by_type``) and the change from
+baseline of ``measurements.csv`` (``change_area_mm2``, ``change_area_pct``) are
+one and the same figure, :func:`summary_change`:
+
+* ``area_mm2`` is AFTER's total scar area minus BEFORE's, each the ``summary``
+  of its own analysis (the photo's region of interest, or the whole photo
+  without the marker); each photo's areas use its own scale, so the change is
+  independent of the two photos' resolutions;
+* ``area_pct`` is that difference in percent of BEFORE's total (``None`` when
+  BEFORE has no scar area or a scale is missing);
+* ``count`` and ``by_type`` are the same differences of counts and per-type
+  areas.
+
+So ``change.area_mm2 == after.summary.area_mm2 - before.summary.area_mm2``
+within the documents' rounding, and ``scarview export`` and the PDF report use
+the same definition. The figures are given only when the alignment is ``ok``:
+a change computed from photos that do not line up is not a change.
+
+Because a photo taken closer, or shifted, shows fewer scars and would fake an
+improvement, :class:`Change` also carries, as an extension, the same figures
+restricted to the skin seen in both photos (``common``):
+
+* the common region is BEFORE's frame (or region of interest) intersected with
+  AFTER's frame (or region of interest) mapped through the homography; a scar
+  belongs to it when its centroid does;
+* scars are matched one to one by an optimal assignment
   (:func:`scipy.optimize.linear_sum_assignment`) on the distance between
   BEFORE's centroids and AFTER's centroids mapped into BEFORE, in millimetres;
   pairs further apart than ``max_match_mm`` stay unmatched. AFTER scars without
-  a partner are new; BEFORE scars without one are resolved.
-* When the alignment is not ``ok`` there are no figures at all, only the
-  reason: a change computed from photos that do not line up is not a change.
+  a partner are ``new``; BEFORE scars without one are ``resolved`` (both within
+  the common region).
 """
 
 from __future__ import annotations
@@ -27,11 +44,17 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import linear_sum_assignment
 
-from scarview.core.types import SCAR_TYPES, Alignment, Scar, ScarMap
+from scarview.core.types import SCAR_TYPES, Alignment, Scar, ScarMap, ScarSummary
 
-__all__ = ["Change", "ScarMatch", "TypeChange", "compare_scarmaps"]
+__all__ = [
+    "Change",
+    "RegionChange",
+    "ScarMatch",
+    "TypeChange",
+    "compare_scarmaps",
+    "summary_change",
+]
 
 FloatArray = NDArray[np.float64]
 
@@ -69,6 +92,128 @@ class TypeChange:
 
 
 @dataclass(frozen=True)
+class RegionChange:
+    """Scar totals of two photos over one region and their difference (AFTER minus BEFORE).
+
+    Attributes
+    ----------
+    area_mm2 : float or None
+        Total scar area change, mm² (None without both scales).
+    area_pct : float or None
+        The same, in percent of BEFORE's area (None when BEFORE has no scar area).
+    count : int
+        Change in the number of scars.
+    by_type : dict of str to TypeChange
+        Per Jacob type (``icepick``, ``boxcar``, ``rolling``).
+    before_area_mm2, after_area_mm2 : float or None
+        Total scar area of each photo, mm².
+    before_count, after_count : int
+        Number of scars of each photo.
+    """
+
+    area_mm2: float | None
+    area_pct: float | None
+    count: int
+    by_type: dict[str, TypeChange]
+    before_area_mm2: float | None
+    after_area_mm2: float | None
+    before_count: int
+    after_count: int
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready figures (areas rounded to 1e-4 mm², percentages to 0.01)."""
+        return {
+            "area_mm2": _round(self.area_mm2),
+            "area_pct": _round(self.area_pct, 2),
+            "count": self.count,
+            "by_type": {
+                t: {"count": c.count, "area_mm2": _round(c.area_mm2)}
+                for t, c in self.by_type.items()
+            },
+            "before_area_mm2": _round(self.before_area_mm2),
+            "after_area_mm2": _round(self.after_area_mm2),
+            "before_count": self.before_count,
+            "after_count": self.after_count,
+        }
+
+
+def _round(v: float | None, nd: int = 4) -> float | None:
+    return None if v is None else round(float(v), nd)
+
+
+def _difference(
+    before: tuple[float | None, int, dict[str, tuple[int, float | None]]],
+    after: tuple[float | None, int, dict[str, tuple[int, float | None]]],
+) -> RegionChange:
+    """``(area_mm2, count, {type: (count, area_mm2)})`` of each photo -> their change."""
+    area_b, count_b, types_b = before
+    area_a, count_a, types_a = after
+    area = None if area_b is None or area_a is None else area_a - area_b
+    pct = None if area is None or area_b is None or area_b <= 0 else 100.0 * area / area_b
+    by_type: dict[str, TypeChange] = {}
+    for t in SCAR_TYPES:
+        cb, ab = types_b.get(t, (0, None if area_b is None else 0.0))
+        ca, aa = types_a.get(t, (0, None if area_a is None else 0.0))
+        by_type[t] = TypeChange(
+            count=ca - cb, area_mm2=None if ab is None or aa is None else aa - ab
+        )
+    return RegionChange(
+        area_mm2=area,
+        area_pct=pct,
+        count=count_a - count_b,
+        by_type=by_type,
+        before_area_mm2=area_b,
+        after_area_mm2=area_a,
+        before_count=count_b,
+        after_count=count_a,
+    )
+
+
+def _summary_totals(
+    summary: ScarSummary,
+) -> tuple[float | None, int, dict[str, tuple[int, float | None]]]:
+    return (
+        None if summary.area_mm2 is None else float(summary.area_mm2),
+        int(summary.count),
+        {
+            t: (int(s.count), None if s.area_mm2 is None else float(s.area_mm2))
+            for t, s in summary.by_type.items()
+        },
+    )
+
+
+def _scar_totals(
+    scars: list[Scar],
+) -> tuple[float | None, int, dict[str, tuple[int, float | None]]]:
+    return (
+        _area_sum(scars),
+        len(scars),
+        {t: (len(m), _area_sum(m)) for t in SCAR_TYPES if (m := [s for s in scars if s.type == t])},
+    )
+
+
+def summary_change(before: ScarSummary, after: ScarSummary) -> RegionChange:
+    """The contract's change between two analyses: AFTER's totals minus BEFORE's.
+
+    The one definition of "change" that ``scarview compare`` (``change``),
+    ``measurements.csv`` and ``scarview export`` (``change_area_mm2``,
+    ``change_area_pct``) report; see the module's docstring. It does not look
+    at the alignment: report it only for photos aligned ``ok``.
+
+    Parameters
+    ----------
+    before, after : ScarSummary
+        The totals of each analysis (over its own region of interest). A type
+        missing from ``by_type`` counts as none of that type.
+
+    Returns
+    -------
+    RegionChange
+    """
+    return _difference(_summary_totals(before), _summary_totals(after))
+
+
+@dataclass(frozen=True)
 class Change:
     """How the scars changed between two photos.
 
@@ -79,26 +224,31 @@ class Change:
         or empty and ``reason`` says why.
     reason : str or None
     area_mm2 : float or None
-        Total scar area change in the common region, mm² (AFTER minus BEFORE).
+        Total scar area change (:func:`summary_change`): AFTER's ``summary``
+        area minus BEFORE's, mm².
     area_pct : float or None
         The same, in percent of BEFORE's area (None when BEFORE has no scar area).
     count : int or None
-        Change in the number of scars in the common region.
+        Change in the number of scars (AFTER's ``summary.count`` minus BEFORE's).
     by_type : dict of str to TypeChange
-        Per Jacob type (``icepick``, ``boxcar``, ``rolling``).
+        Per Jacob type (``icepick``, ``boxcar``, ``rolling``), from the summaries.
     matched : tuple of ScarMatch
+        Scars followed from BEFORE to AFTER (within the common region).
     new : tuple of int
-        AFTER ids with no BEFORE partner.
+        AFTER ids in the common region with no BEFORE partner.
     resolved : tuple of int
-        BEFORE ids with no AFTER partner.
+        BEFORE ids in the common region with no AFTER partner.
     before_area_mm2, after_area_mm2 : float or None
-        Total scar area of each photo in the common region.
+        Each photo's total scar area (its summary), mm².
     before_count, after_count : int or None
-        Number of scars of each photo in the common region.
+        Each photo's number of scars (its summary).
     common_fraction : float or None
         Fraction of BEFORE's region of interest that AFTER also shows.
     max_match_mm : float
         The matching distance used.
+    common : RegionChange or None
+        The same figures over the skin seen in both photos only (scars whose
+        centroid lies in the common region).
     """
 
     ok: bool
@@ -116,38 +266,43 @@ class Change:
     after_count: int | None = None
     common_fraction: float | None = None
     max_match_mm: float = 2.0
+    common: RegionChange | None = None
 
     def to_dict(self) -> dict[str, object]:
-        """Return the contract's ``change`` object (plus ``ok``, ``reason``, ``new``, ...)."""
+        """Return the contract's ``change`` object.
 
-        def r(v: float | None, nd: int = 4) -> float | None:
-            return None if v is None else round(float(v), nd)
-
+        The contract's keys (``area_mm2``, ``area_pct``, ``count``, ``by_type``,
+        ``matched``), then ``ok``, ``reason``, ``new``, ``resolved``, each
+        photo's totals, ``common_fraction`` and ``common`` (the figures over the
+        skin seen in both photos, :meth:`RegionChange.to_dict`).
+        """
         return {
             "ok": self.ok,
             "reason": self.reason,
-            "area_mm2": r(self.area_mm2),
-            "area_pct": r(self.area_pct, 2),
+            "area_mm2": _round(self.area_mm2),
+            "area_pct": _round(self.area_pct, 2),
             "count": self.count,
             "by_type": {
-                t: {"count": c.count, "area_mm2": r(c.area_mm2)} for t, c in self.by_type.items()
+                t: {"count": c.count, "area_mm2": _round(c.area_mm2)}
+                for t, c in self.by_type.items()
             },
             "matched": [
                 {
                     "before_id": m.before_id,
                     "after_id": m.after_id,
-                    "area_change_mm2": r(m.area_change_mm2),
-                    "distance_mm": r(m.distance_mm, 3),
+                    "area_change_mm2": _round(m.area_change_mm2),
+                    "distance_mm": _round(m.distance_mm, 3),
                 }
                 for m in self.matched
             ],
             "new": list(self.new),
             "resolved": list(self.resolved),
-            "before_area_mm2": r(self.before_area_mm2),
-            "after_area_mm2": r(self.after_area_mm2),
+            "before_area_mm2": _round(self.before_area_mm2),
+            "after_area_mm2": _round(self.after_area_mm2),
             "before_count": self.before_count,
             "after_count": self.after_count,
-            "common_fraction": r(self.common_fraction),
+            "common_fraction": _round(self.common_fraction),
+            "common": None if self.common is None else self.common.to_dict(),
         }
 
 
@@ -220,6 +375,9 @@ def compare_scarmaps(
     -------
     Change
         With ``ok`` False and only a ``reason`` when the alignment is not ok.
+        Otherwise the totals come from the two summaries
+        (:func:`summary_change`), ``common`` and the matching from the scars in
+        the common region.
     """
     if max_match_mm <= 0:
         raise ValueError("max_match_mm must be positive.")
@@ -263,6 +421,8 @@ def compare_scarmaps(
             rb = np.array([_equivalent_radius_px(s) for s in b_scars])[:, None]
             ra = np.array([_equivalent_radius_px(s) for s in a_scars])[None, :]
             allowed = dist_px <= np.maximum(rb, ra)
+        from scipy.optimize import linear_sum_assignment  # its import is slow: only when needed
+
         big = 1e9
         cost = np.where(allowed, dist_px, big)
         rows, cols = linear_sum_assignment(cost)
@@ -290,35 +450,21 @@ def compare_scarmaps(
     new = tuple(sorted(s.id for s in a_scars if s.id not in a_matched))
     resolved = tuple(sorted(s.id for s in b_scars if s.id not in b_matched))
 
-    area_b = _area_sum(b_scars)
-    area_a = _area_sum(a_scars)
-    area_change = None if area_b is None or area_a is None else area_a - area_b
-    area_pct = (
-        None
-        if area_change is None or area_b is None or area_b <= 0
-        else 100.0 * area_change / area_b
-    )
-    by_type: dict[str, TypeChange] = {}
-    for t in SCAR_TYPES:
-        tb = [s for s in b_scars if s.type == t]
-        ta = [s for s in a_scars if s.type == t]
-        ab, aa = _area_sum(tb), _area_sum(ta)
-        by_type[t] = TypeChange(
-            count=len(ta) - len(tb), area_mm2=None if ab is None or aa is None else aa - ab
-        )
+    totals = summary_change(before.summary, after.summary)
     return Change(
         ok=True,
-        area_mm2=area_change,
-        area_pct=area_pct,
-        count=len(a_scars) - len(b_scars),
-        by_type=by_type,
+        area_mm2=totals.area_mm2,
+        area_pct=totals.area_pct,
+        count=totals.count,
+        by_type=totals.by_type,
         matched=tuple(matched),
         new=new,
         resolved=resolved,
-        before_area_mm2=area_b,
-        after_area_mm2=area_a,
-        before_count=len(b_scars),
-        after_count=len(a_scars),
+        before_area_mm2=totals.before_area_mm2,
+        after_area_mm2=totals.after_area_mm2,
+        before_count=totals.before_count,
+        after_count=totals.after_count,
         common_fraction=common,
         max_match_mm=max_match_mm,
+        common=_difference(_scar_totals(b_scars), _scar_totals(a_scars)),
     )

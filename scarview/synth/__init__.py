@@ -24,10 +24,12 @@ from scarview.synth.render import (
     Capture,
     Light,
     RenderedPhoto,
+    SessionJitter,
     random_camera,
     random_capture,
     random_light,
     render,
+    session_captures,
 )
 from scarview.synth.skin import (
     DEPRESSION_THRESHOLD_MM,
@@ -47,10 +49,12 @@ __all__ = [
     "Patient",
     "RenderedPhoto",
     "ScarSpec",
+    "SessionJitter",
     "make_patient",
     "random_camera",
     "random_capture",
     "random_light",
     "render",
     "scar_depth_at_session",
+    "session_captures",
 ]

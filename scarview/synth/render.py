@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import cv2
@@ -595,3 +596,145 @@ def random_capture(
         jpeg_quality=int(rng.integers(jpeg_quality[0], jpeg_quality[1] + 1)),
         captured_at=captured_at,
     )
+
+
+@dataclass(frozen=True)
+class SessionJitter:
+    """How much the set-up moves between sessions when a clinic photographs a view again.
+
+    Every range is symmetric around the baseline session's value. A zero
+    means that quantity does not vary (and nothing is drawn for it).
+
+    Attributes
+    ----------
+    zoom : tuple of float
+        Range of the ratio of a session's px per mm to the baseline's.
+    rotation_deg : float
+        Largest rotation of the camera, degrees.
+    shift_mm : float
+        Largest move of the photo's centre on the skin, mm, in u and in v.
+    perspective : float
+        Largest projective term of the camera (see :class:`Camera`).
+    light_azimuth_deg : float
+        Largest turn of the light's azimuth, degrees.
+    light_elevation_deg : float
+        Largest change of the light's elevation, degrees.
+    capture_minutes : int
+        The capture time is the session's date plus a whole number of minutes
+        drawn below this (0: exactly the date).
+    exposure : float
+        Largest relative change of exposure (0.1 = +-10 %).
+    white_balance : float
+        Largest relative change of the red and of the blue gain.
+    """
+
+    zoom: tuple[float, float] = (0.95, 1.05)
+    rotation_deg: float = 6.0
+    shift_mm: float = 3.0
+    perspective: float = 0.015
+    light_azimuth_deg: float = 20.0
+    light_elevation_deg: float = 0.0
+    capture_minutes: int = 0
+    exposure: float = 0.0
+    white_balance: float = 0.0
+
+
+def session_captures(
+    patient: Patient,
+    n_sessions: int,
+    rng: np.random.Generator,
+    *,
+    camera: Camera,
+    light: Light | None = None,
+    capture: Capture | None = None,
+    jitter: SessionJitter | None = None,
+    dates: Sequence[datetime | None] | None = None,
+) -> Iterator[RenderedPhoto]:
+    """Photograph the same view of a patient at each session, as a clinic does.
+
+    Session 0 (the baseline) is taken with ``camera`` itself; every later one
+    with a camera moved from it by :func:`random_camera` within ``jitter``
+    (zoom, rotation, shift, perspective; a new optical blur). At every session
+    the light turns and tilts a little from ``light``, and the capture time,
+    exposure and white balance drift from ``capture``, within ``jitter``.
+    Session ``k`` shows the patient after ``k`` treatments; its sensor noise is
+    seeded with ``k``.
+
+    Parameters
+    ----------
+    patient : Patient
+    n_sessions : int
+        Photos to take, baseline included.
+    rng : numpy.random.Generator
+        Source of the jitter. The photos are rendered lazily, one per
+        iteration, and each draws from ``rng`` when it is rendered, in a fixed
+        order: the camera (from session 1 on), then the light's azimuth and
+        elevation, the capture minutes, the exposure, the red and blue gains
+        (each only when its jitter is not zero). The same seed gives the same
+        photos.
+    camera : Camera
+        The baseline session's camera.
+    light : Light, optional
+        The light the sessions vary around (default :class:`Light`).
+    capture : Capture, optional
+        Exposure, white balance, noise and JPEG quality the sessions vary
+        around (default :class:`Capture`).
+    jitter : SessionJitter, optional
+        How much varies (default :class:`SessionJitter`).
+    dates : sequence of datetime or None, optional
+        Each session's capture time (EXIF) before ``jitter.capture_minutes``;
+        default ``capture.captured_at``.
+
+    Yields
+    ------
+    RenderedPhoto
+        Session 0, 1, ... ``n_sessions - 1``; ``photo.homography_to(baseline)``
+        maps a session's pixels onto the baseline's.
+    """
+    light = light or Light()
+    capture = capture or Capture()
+    jitter = jitter or SessionJitter()
+    if dates is not None and len(dates) < n_sessions:
+        raise ValueError(f"{n_sessions} sessions need {n_sessions} dates, got {len(dates)}.")
+    for session in range(n_sessions):
+        session_camera = camera
+        if session > 0:
+            session_camera = random_camera(
+                rng,
+                base=camera,
+                px_per_mm=jitter.zoom,
+                rotation_deg=(-jitter.rotation_deg, jitter.rotation_deg),
+                shift_mm=jitter.shift_mm,
+                perspective=jitter.perspective,
+            )
+        session_light = light
+        if jitter.light_azimuth_deg:
+            turn = jitter.light_azimuth_deg
+            azimuth = light.azimuth_deg + float(rng.uniform(-turn, turn))
+            session_light = replace(session_light, azimuth_deg=azimuth)
+        if jitter.light_elevation_deg:
+            tilt = jitter.light_elevation_deg
+            elevation = float(rng.uniform(light.elevation_deg - tilt, light.elevation_deg + tilt))
+            session_light = replace(session_light, elevation_deg=elevation)
+        when = capture.captured_at if dates is None else dates[session]
+        if jitter.capture_minutes:
+            minutes = int(rng.integers(0, jitter.capture_minutes))
+            when = None if when is None else when + timedelta(minutes=minutes)
+        session_capture = replace(capture, captured_at=when)
+        if jitter.exposure:
+            change = float(rng.uniform(-jitter.exposure, jitter.exposure))
+            session_capture = replace(session_capture, exposure=capture.exposure * (1.0 + change))
+        if jitter.white_balance:
+            w = jitter.white_balance
+            red, green, blue = capture.white_balance
+            red *= 1.0 + float(rng.uniform(-w, w))
+            blue *= 1.0 + float(rng.uniform(-w, w))
+            session_capture = replace(session_capture, white_balance=(red, green, blue))
+        yield render(
+            patient,
+            session=session,
+            camera=session_camera,
+            light=session_light,
+            capture=session_capture,
+            seed=session,
+        )

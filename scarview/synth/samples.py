@@ -21,7 +21,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from scarview.synth.render import Camera, Capture, Light, RenderedPhoto, random_camera, render
+from scarview.synth.render import (
+    Camera,
+    Capture,
+    Light,
+    RenderedPhoto,
+    SessionJitter,
+    session_captures,
+)
 from scarview.synth.skin import make_patient
 
 PATIENT_CODE = "demo-patient"
@@ -44,47 +51,37 @@ def write_photo(photo: RenderedPhoto, folder: Path, view: str, extra: Mapping[st
     (folder / f"{view}.truth.json").write_text(json.dumps(truth, indent=1) + "\n", "utf-8")
 
 
+#: How the demo patient's set-up moves between sessions (see ``sample_images/README.md``).
+SESSION_JITTER = SessionJitter(
+    zoom=(0.93, 1.07),
+    rotation_deg=8.0,
+    shift_mm=3.0,
+    perspective=0.015,
+    light_azimuth_deg=25.0,
+    light_elevation_deg=6.5,
+    capture_minutes=59,
+    exposure=0.1,
+    white_balance=0.03,
+)
+
+
 def make_samples(out: Path) -> list[Path]:
     """Render the demo patient's four sessions into ``out``; return the photo paths."""
     patient = make_patient(SEED, fitzpatrick=3, n_scars=18)
     rng = np.random.default_rng(SEED)
-    base_cam = Camera(width=1600, height=1200, px_per_mm=18.0, rotation_deg=0.0, blur_px=0.6)
+    photos = session_captures(
+        patient,
+        len(SESSION_DATES),
+        rng,
+        camera=Camera(width=1600, height=1200, px_per_mm=18.0, rotation_deg=0.0, blur_px=0.6),
+        light=Light(azimuth_deg=135.0, elevation_deg=38.5, ambient=0.3, specular=0.04),
+        capture=Capture(noise=0.004, jpeg_quality=90),
+        jitter=SESSION_JITTER,
+        dates=[datetime.fromisoformat(d).replace(hour=10) for d in SESSION_DATES],
+    )
     baseline: RenderedPhoto | None = None
     paths = []
-    for session, date in enumerate(SESSION_DATES):
-        camera = (
-            base_cam
-            if session == 0
-            else random_camera(
-                rng,
-                base=base_cam,
-                px_per_mm=(0.93, 1.07),
-                rotation_deg=(-8, 8),
-                shift_mm=3.0,
-                perspective=0.015,
-            )
-        )
-        light = Light(
-            azimuth_deg=float(135 + rng.uniform(-25, 25)),
-            elevation_deg=float(rng.uniform(32, 45)),
-            ambient=0.3,
-            specular=0.04,
-        )
-        when = datetime.fromisoformat(date).replace(hour=10, minute=int(rng.integers(0, 59)))
-        capture = Capture(
-            exposure=float(1 + rng.uniform(-0.1, 0.1)),
-            white_balance=(
-                float(1 + rng.uniform(-0.03, 0.03)),
-                1.0,
-                float(1 + rng.uniform(-0.03, 0.03)),
-            ),
-            noise=0.004,
-            jpeg_quality=90,
-            captured_at=when,
-        )
-        photo = render(
-            patient, session=session, camera=camera, light=light, capture=capture, seed=session
-        )
+    for date, photo in zip(SESSION_DATES, photos, strict=True):
         if baseline is None:
             baseline = photo
         extra = {

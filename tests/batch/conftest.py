@@ -28,7 +28,7 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
-from scarview.synth import Camera, Capture, Light, make_patient, random_camera, render
+from scarview.synth import Camera, Capture, Light, SessionJitter, make_patient, session_captures
 
 PX_PER_MM = 18.0
 SIZE = (1200, 900)
@@ -48,39 +48,28 @@ class Archive:
     skipped: tuple[str, ...]  # not photos by name: never mentioned anywhere
 
 
+#: How little the camera and the light move between a patient's sessions here.
+JITTER = SessionJitter(
+    zoom=(0.97, 1.03), rotation_deg=4.0, shift_mm=1.5, perspective=0.01, light_azimuth_deg=10.0
+)
+
+
 def _session_photos(
     seed: int, dates: list[str], *, light_azimuth: float = 135.0
 ) -> list[tuple[str, bytes]]:
     """One view of a patient photographed at each date, the camera moved a little each time."""
     patient = make_patient(seed, fitzpatrick=2 + seed % 3, n_scars=10)
-    rng = np.random.default_rng(seed)
-    base = Camera(width=SIZE[0], height=SIZE[1], px_per_mm=PX_PER_MM, blur_px=0.6)
-    photos = []
-    for session, date in enumerate(dates):
-        camera = (
-            base
-            if session == 0
-            else random_camera(
-                rng,
-                base=base,
-                px_per_mm=(0.97, 1.03),
-                rotation_deg=(-4, 4),
-                shift_mm=1.5,
-                perspective=0.01,
-            )
-        )
-        photo = render(
-            patient,
-            session=session,
-            camera=camera,
-            light=Light(azimuth_deg=light_azimuth + float(rng.uniform(-10, 10)), elevation_deg=40),
-            capture=Capture(
-                jpeg_quality=90, captured_at=datetime.fromisoformat(date).replace(hour=10)
-            ),
-            seed=session,
-        )
-        photos.append((date, photo.encoded))
-    return photos
+    photos = session_captures(
+        patient,
+        len(dates),
+        np.random.default_rng(seed),
+        camera=Camera(width=SIZE[0], height=SIZE[1], px_per_mm=PX_PER_MM, blur_px=0.6),
+        light=Light(azimuth_deg=light_azimuth, elevation_deg=40),
+        capture=Capture(jpeg_quality=90),
+        jitter=JITTER,
+        dates=[datetime.fromisoformat(date).replace(hour=10) for date in dates],
+    )
+    return [(date, photo.encoded) for date, photo in zip(dates, photos, strict=True)]
 
 
 def make_archive(root: Path) -> Archive:

@@ -8,9 +8,11 @@ import sys
 from collections.abc import Callable, Collection
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from scarview.batch import BatchOptions, run_batch
@@ -22,6 +24,7 @@ from scarview.batch.state import DONE_FILE, ResumeState
 from scarview.batch.tasks import PhotoResult, TrackResult, TrackTask, WorkerStats
 from scarview.cli import main
 from scarview.errors import InputError
+from scarview.synth import make_patient
 from tests.batch.conftest import Archive
 
 
@@ -201,3 +204,107 @@ def test_progress_bar_on_a_terminal() -> None:
     assert "2 photos to measure" in text and "Measuring" in text and "2/2" in text
     assert "error: Cannot read 'p/s/b.jpg'" in text
     assert isinstance(default_listener(io.StringIO()), LogListener)
+
+
+def test_a_track_reads_and_prepares_each_photo_once(
+    archive_template: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """alice's baseline is read, analysed and prepared for alignment once for both follow-ups,
+    and each follow-up aligns exactly as ``scarview compare`` aligns the same two photos."""
+    from scarview.batch import tasks as tasks_module
+    from scarview.core import pipeline
+    from scarview.core.io import sha256_file
+
+    plan = plan_batch(archive_template.root)
+    batch = _Batch(plan, tmp_path, BatchOptions(report=True), SilentListener(), None)
+    task = next(
+        t
+        for t in batch.tasks()
+        if t.baseline is not None and t.baseline.relpath == "alice/2026-01-05/closeup.jpg"
+    )
+    followups = [j.relpath for j in task.followups]
+    assert sorted(followups) == [
+        "alice/2026-02-02/closeup.jpg",
+        "alice/2026-03-02/closeup-2.jpg",  # skimage's coffee: not alignable
+        "alice/2026-03-02/closeup.jpg",
+    ]
+    calls: dict[str, list[str]] = {"read": [], "prepare": []}
+    read, prepare = pipeline.read_photo, pipeline.prepare_alignment
+
+    def counting_read(path: Any, **kw: Any) -> Any:
+        calls["read"].append(Path(path).name + ":" + Path(path).parent.name)
+        return read(path, **kw)
+
+    def counting_prepare(image: Any, exclude: Any = None) -> Any:
+        calls["prepare"].append(str(image.shape))
+        return prepare(image, exclude)
+
+    monkeypatch.setattr(pipeline, "read_photo", counting_read)
+    monkeypatch.setattr(pipeline, "prepare_alignment", counting_prepare)
+    result = tasks_module.process_track(task)
+    assert len(calls["read"]) == 4 and len(set(calls["read"])) == 4
+    assert len(calls["prepare"]) == 4
+    records = [p.record for p in result.photos]
+    assert all(r is not None for r in records) and len(records) == 4
+    assert all(p.thumbnail_jpeg for p in result.photos)
+    base, *later = records
+    assert base is not None and base["alignment"] is None
+    assert {"read", "calibrate", "analyse", "prepare", "thumbnail"} <= set(base["timings_s"])
+    for job, record in zip(task.followups, later, strict=True):
+        assert record is not None
+        assert {"read", "calibrate", "analyse", "prepare", "align", "change", "thumbnail"} <= set(
+            record["timings_s"]
+        )
+        assert record["sha256"] == sha256_file(job.path)
+        if job.relpath.endswith("closeup-2.jpg"):
+            assert record["alignment"]["ok"] is False
+            continue
+        assert record["alignment"]["ok"] is True
+        if job.relpath != "alice/2026-02-02/closeup.jpg":
+            continue
+        same = pipeline.compare_photos(task.baseline.path, job.path)
+        assert same.alignment.homography is not None
+        assert record["alignment"]["homography"] == same.alignment.homography.tolist()
+
+
+def test_session_captures_photographs_the_view_again_each_session() -> None:
+    """The one helper behind sample_images/, the batch archive and the batch benchmark."""
+    from scarview.synth import Camera, Capture, Light, SessionJitter, session_captures
+
+    patient = make_patient(5, n_scars=4)
+    camera = Camera(width=240, height=180, px_per_mm=9.0, blur_px=0.5)
+    jitter = SessionJitter(light_elevation_deg=5.0, capture_minutes=30, exposure=0.1)
+    when = datetime(2026, 1, 5, 10)
+
+    def take(seed: int) -> list[Any]:
+        return list(
+            session_captures(
+                patient,
+                3,
+                np.random.default_rng(seed),
+                camera=camera,
+                light=Light(azimuth_deg=100.0, elevation_deg=40.0),
+                capture=Capture(jpeg_quality=90),
+                jitter=jitter,
+                dates=[when, when + timedelta(days=28), when + timedelta(days=56)],
+            )
+        )
+
+    first, again, other = take(1), take(1), take(2)
+    assert [p.encoded for p in first] == [p.encoded for p in again]
+    assert first[1].encoded != other[1].encoded
+    np.testing.assert_allclose(first[0].image_from_skin, camera.image_from_skin())
+    assert [p.truth["session"] for p in first] == [0, 1, 2]
+    for photo in first:
+        light = photo.truth["light"]
+        assert abs(light["azimuth_deg"] - 100.0) <= 20.0
+        assert abs(light["elevation_deg"] - 40.0) <= 5.0
+        assert abs(photo.truth["capture"]["exposure"] - 1.0) <= 0.1
+    later = first[1].image_from_skin
+    assert not np.allclose(later, camera.image_from_skin())
+    # No jitter, no draw: the generator is left as it was.
+    rng = np.random.default_rng(3)
+    state = rng.bit_generator.state
+    still = SessionJitter(light_azimuth_deg=0.0)
+    photos = list(session_captures(patient, 1, rng, camera=camera, jitter=still))
+    assert rng.bit_generator.state == state and len(photos) == 1

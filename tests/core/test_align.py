@@ -34,8 +34,10 @@ from scarview.core.align import (
     AlignParams,
     align_from_points,
     align_photos,
+    align_prepared,
     corner_error_px,
     corner_errors_px,
+    prepare_alignment,
     warp_labels,
     warp_points,
     warp_to_before,
@@ -482,6 +484,78 @@ def test_a_moved_marker_is_ignored_once_excluded() -> None:
     assert result.ok, result.reason
     assert result.homography is not None
     assert corner_error_px(result.homography, H, 1200, 900) < 1.0
+
+
+def test_the_same_pair_always_gives_the_same_homography() -> None:
+    """align seeds OpenCV's RNG itself: the caller's RNG state and thread do not matter."""
+    before, after, _ = _synthetic_set()[0]
+    first = align_synthetic(before, after)
+    assert first.ok and first.homography is not None
+    cv2.setRNGSeed(987654)
+    cv2.randu(np.zeros((64, 64), np.float32), 0.0, 1.0)  # move this thread's RNG on
+    again = align_synthetic(before, after)
+    results: list[Alignment] = []
+    worker = threading.Thread(target=lambda: results.append(align_synthetic(before, after)))
+    worker.start()
+    worker.join()
+    for other in (again, results[0]):
+        assert other.homography is not None
+        np.testing.assert_array_equal(other.homography, first.homography)
+        assert other.to_dict() == first.to_dict()
+
+
+def test_prepared_photos_align_exactly_as_the_photos() -> None:
+    before, after, _ = _synthetic_set()[1]
+    direct = align_synthetic(before, after)
+    prepared = align_prepared(
+        prepare_alignment(before.rgb, marker_exclusion(before)),
+        # A photo's luminance may be given instead of its colours.
+        prepare_alignment(cv2.cvtColor(after.rgb, cv2.COLOR_RGB2GRAY), marker_exclusion(after)),
+        px_per_mm=before.px_per_mm,
+    )
+    assert direct.ok and direct.homography is not None and prepared.homography is not None
+    np.testing.assert_array_equal(prepared.homography, direct.homography)
+    assert prepared.to_dict() == direct.to_dict()
+    with pytest.raises(ValueError, match="exclude has shape"):
+        prepare_alignment(before.rgb, np.zeros((10, 10), bool))
+
+
+def test_alignment_exclusion_is_the_scars_grown_by_a_millimetre_and_the_marker() -> None:
+    """Fast per-scar distance transforms give exactly 'within 1 mm of a scar pixel'."""
+    from scipy import ndimage
+
+    from scarview.core.pipeline import PhotoAnalysis, alignment_exclusion
+    from scarview.core.types import Calibration, Photo, PhotoInfo, Scar, ScarMap, ScarSummary
+
+    rng = np.random.default_rng(21)
+    rows, cols, ppm = 300, 420, 7.3  # grown by round(7.3) = 7 px
+    labels = np.zeros((rows, cols), np.int32)
+    scars = []
+    for sid in range(1, 7):
+        blob = np.zeros((rows, cols), np.uint8)
+        centre = (int(rng.integers(-5, cols + 5)), int(rng.integers(-5, rows + 5)))  # some cut
+        axes = (int(rng.integers(2, 25)), int(rng.integers(2, 25)))
+        cv2.ellipse(blob, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
+        labels[(blob > 0) & (labels == 0)] = sid
+        ys, xs = np.nonzero(labels == sid)
+        if len(xs) == 0:
+            continue
+        x0, y0 = int(xs.min()), int(ys.min())
+        bbox = (x0, y0, int(xs.max()) - x0 + 1, int(ys.max()) - y0 + 1)
+        scars.append(
+            Scar(sid, "boxcar", len(xs), None, None, (0.0, 0.0), bbox, np.zeros((0, 2)), 1.0)
+        )
+    marker = np.zeros((rows, cols), bool)
+    marker[10:40, 300:340] = True
+    summary = ScarSummary(len(scars), None, 0, None, 0.0)
+    analysis = PhotoAnalysis(
+        Photo(np.zeros((rows, cols, 3), np.uint8), PhotoInfo("x.png", "0" * 64, cols, rows)),
+        Calibration(ppm, "manual"),
+        ScarMap(tuple(scars), labels, summary, ppm),
+        marker,
+    )
+    expected = (ndimage.distance_transform_edt(labels == 0) <= round(ppm)) | marker
+    np.testing.assert_array_equal(alignment_exclusion(analysis), expected)
 
 
 # ------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from scarview.core.calibrate import (
     _detection_factors,
+    _distance_to_outline_px,
     calibration_from_points,
     find_marker,
     manual_calibration,
@@ -523,6 +524,26 @@ def test_exclusion_mask_grows_the_polygon_by_the_margin() -> None:
     assert not hit[distance >= 20.1].any()
     # the corners are rounded: 15 px out along the diagonal (21.2 px away) is outside
     assert mask[300 + 14, 300 + 14] and not mask[300 + 15, 300 + 15]
+
+
+def test_exclusion_mask_decides_every_pixel_as_measuring_it_would() -> None:
+    """Blocks decided from their centre give exactly the pixel-by-pixel answer."""
+    rng = np.random.default_rng(44)
+    for _ in range(40):
+        width, height = (int(v) for v in rng.integers(60, 500, 2))
+        side = float(rng.uniform(4, 160))
+        angle = float(rng.uniform(0, 2 * math.pi))
+        rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+        square = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float64) * side / 2 @ rot
+        quad = square + rng.uniform(-40, [width + 40, height + 40]) + rng.normal(0, 2, (4, 2))
+        cal = Calibration(float(rng.uniform(2, 40)), "marker", None, quad)
+        margin_mm = float(rng.uniform(0, 3))
+        mask = marker_exclusion_mask(cal, (height, width), margin_mm=margin_mm)
+        ys, xs = np.mgrid[0:height, 0:width]
+        near = _distance_to_outline_px(quad, xs, ys) <= margin_mm * float(cal.px_per_mm or 0)
+        inside = np.zeros((height, width), np.uint8)
+        cv2.fillPoly(inside, [np.round(quad * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
+        np.testing.assert_array_equal(mask, near | (inside > 0))
 
 
 def test_exclusion_mask_without_margin_or_marker() -> None:

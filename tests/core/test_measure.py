@@ -9,7 +9,7 @@ import pytest
 from numpy.typing import NDArray
 
 from scarview.core.align import align_photos
-from scarview.core.measure import compare_scarmaps
+from scarview.core.measure import compare_scarmaps, summary_change
 from scarview.core.types import (
     SCAR_TYPES,
     Alignment,
@@ -144,8 +144,8 @@ def test_change_from_baseline_matches_the_synthetic_truth() -> None:
         before_mm2 = sum(true_area_mm2(s, 0) for s in common)
         after_mm2 = sum(true_area_mm2(s, session) for s in common)
         true_pct = 100.0 * (after_mm2 - before_mm2) / before_mm2
-        assert change.area_pct is not None
-        assert abs(change.area_pct - true_pct) <= 5.0, (session, change.area_pct, true_pct)
+        assert change.common is not None and change.common.area_pct is not None
+        assert abs(change.common.area_pct - true_pct) <= 5.0, (session, change.common, true_pct)
         assert true_pct < 0  # the scars heal
         # Scar ids are stable in the generator: every match must pair a scar with itself.
         assert change.matched
@@ -219,9 +219,63 @@ def test_only_skin_seen_in_both_photos_counts() -> None:
     change = compare_scarmaps(before, after, _ok(H))
     assert change.resolved == ()  # scar 2 is simply not in AFTER's view
     assert [(m.before_id, m.after_id) for m in change.matched] == [(1, 7)]
-    assert change.before_count == 1 and change.after_count == 1
-    assert change.area_mm2 == pytest.approx(1000 / 400 - 3.0)
+    common = change.common
+    assert common is not None
+    assert common.before_count == 1 and common.after_count == 1 and common.count == 0
+    assert common.area_mm2 == pytest.approx(1000 / 400 - 3.0)
+    assert common.area_pct == pytest.approx(100 * (1000 / 400 - 3.0) / 3.0)
     assert change.common_fraction == pytest.approx(0.5, abs=0.01)
+    # The contract's figures are the two analyses' totals, whatever each photo shows.
+    assert change.before_count == 2 and change.after_count == 1 and change.count == -1
+    assert change.area_mm2 == pytest.approx(1000 / 400 - 6.0)
+    doc = change.to_dict()
+    assert doc["common"]["area_mm2"] == pytest.approx(1000 / 400 - 3.0)  # type: ignore[index]
+
+
+def test_change_is_the_difference_of_the_summaries() -> None:
+    """``change`` follows CONTRACT.md: AFTER's summary minus BEFORE's, as in measurements.csv."""
+    rng = np.random.default_rng(7)
+    ppm = 12.0
+    shape = (300, 400)
+    types: list[ScarType] = ["icepick", "boxcar"]  # no rolling scar in either photo
+
+    def random_map(n: int) -> ScarMap:
+        scars = [
+            _scar(
+                i + 1,
+                (float(rng.uniform(20, 380)), float(rng.uniform(20, 280))),
+                int(rng.integers(50, 900)),
+                ppm,
+                types[int(rng.integers(0, 2))],
+            )
+            for i in range(n)
+        ]
+        return _scarmap(scars, shape, ppm)
+
+    before, after = random_map(9), random_map(6)
+    # Shifted: some scars of each photo fall outside the other's frame.
+    change = compare_scarmaps(before, after, _ok(np.array([[1.0, 0, 90], [0, 1, -40], [0, 0, 1]])))
+    totals = summary_change(before.summary, after.summary)
+    assert change.area_mm2 == pytest.approx(after.summary.area_mm2 - before.summary.area_mm2)
+    assert change.area_mm2 == totals.area_mm2 and change.area_pct == totals.area_pct
+    assert change.area_pct == pytest.approx(
+        100 * (after.summary.area_mm2 - before.summary.area_mm2) / before.summary.area_mm2
+    )
+    assert change.count == 6 - 9
+    for t in SCAR_TYPES:
+        b, a = before.summary.by_type[t], after.summary.by_type[t]
+        assert change.by_type[t].count == a.count - b.count
+        assert change.by_type[t].area_mm2 == pytest.approx(a.area_mm2 - b.area_mm2)
+    assert change.by_type["rolling"].count == 0 and change.by_type["rolling"].area_mm2 == 0.0
+    assert change.common is not None and change.common.before_count < 9
+    # A type missing from a summary counts as none of it.
+    partial = dataclasses.replace(
+        before.summary, by_type={"icepick": before.summary.by_type["icepick"]}
+    )
+    missing = summary_change(partial, after.summary)
+    assert missing.by_type["boxcar"].count == after.summary.by_type["boxcar"].count
+    no_scale = summary_change(dataclasses.replace(before.summary, area_mm2=None), after.summary)
+    assert no_scale.area_mm2 is None and no_scale.area_pct is None
 
 
 def test_no_change_is_reported_from_a_failed_alignment() -> None:
@@ -256,6 +310,7 @@ def test_to_dict_follows_the_contract() -> None:
     after = _scarmap([_scar(3, (100.5, 100.0), 240, ppm)], (400, 600), ppm)
     doc = compare_scarmaps(before, after, _ok(np.eye(3))).to_dict()
     assert {"area_mm2", "area_pct", "count", "by_type", "matched", "new", "resolved"} <= set(doc)
+    assert {"common", "common_fraction", "before_area_mm2", "after_area_mm2"} <= set(doc)
     assert doc["matched"] == [
         {"before_id": 1, "after_id": 3, "area_change_mm2": -0.6, "distance_mm": 0.05}
     ]
