@@ -112,22 +112,6 @@ def decode(p: NDArray[np.float64]) -> PitGeometry:
     )
 
 
-def normalised_radius(g: PitGeometry, X: FloatArray, Y: FloatArray) -> FloatArray:
-    """``rho`` of every grid point: 1 on the pit's outer edge."""
-    c, s = math.cos(g.theta), math.sin(g.theta)
-    dx, dy = X - g.cx, Y - g.cy
-    u = (c * dx + s * dy) / g.a
-    v = (-s * dx + c * dy) / g.b
-    return np.sqrt(u * u + v * v).astype(np.float32)
-
-
-def height(g: PitGeometry, X: FloatArray, Y: FloatArray) -> FloatArray:
-    """Surface height (mm, negative inside the pit) on the grid."""
-    rho = normalised_radius(g, X, Y)
-    prof = np.maximum(1.0 - np.minimum(rho, 1.0) ** np.float32(g.q), 0.0) ** np.float32(g.r)
-    return (-g.depth * prof).astype(np.float32)
-
-
 def render(
     p: NDArray[np.float64],
     X: FloatArray,
