@@ -186,6 +186,13 @@ class ScarParams:
         than this (in units of the chromaticity noise) are not used to read the
         light's direction: a red papule's shaded side looks like a pit's under
         the opposite light, and pigment has no shading to read.
+    max_shadow_chroma : float
+        Colour a shadow may carry, in log chromaticity per log unit of
+        darkening: subsurface scattering spills more red than blue light
+        into a shadow, so a deep narrow pit looks a little red. A spot whose
+        colour differs from the skin's by more than this per unit of shading
+        (pigment and erythema, which have no shading) fails the two colour
+        tests above; a dark, slightly red pit passes them.
     """
 
     working_px_per_mm: float = 12.0
@@ -212,6 +219,7 @@ class ScarParams:
     rolling_max_sharpness: float = 6.0
     max_candidates: int = 45
     max_light_cue_contrast: float = 4.0
+    max_shadow_chroma: float = 0.5
     relief_seeds: int = 6
     estimate_elevation: bool = True
 
@@ -330,6 +338,7 @@ def analyze_scars(
             field,
             chroma_noise,
             params.max_light_cue_contrast,
+            params.max_shadow_chroma,
         ),
         w,
         elevation,
@@ -353,15 +362,22 @@ def analyze_scars(
     valid_r = np.asarray(sh.warp(field.valid.astype(np.float32), M, size), np.float32)
     chroma_r = [np.asarray(sh.warp(field.chroma[..., k], M, size), np.float32) for k in range(2)]
 
-    noise_cache: dict[float, float] = {}
+    noise_cache: dict[int, float] = {}
+
+    def noise_node(step: int) -> float:
+        # Noise of the shading resampled at w * 2**(-step/4) px/mm (the patch blur).
+        if step not in noise_cache:
+            sigma = max(0.5, 0.6 * 2.0 ** (step / 4.0))
+            blurred = cv2.GaussianBlur(field.shading, (0, 0), sigma)
+            noise_cache[step] = max(1e-4, sh.robust_sigma(blurred[field.valid][::5]))
+        return noise_cache[step]
 
     def noise_at(ppm: float) -> float:
-        key = round(ppm, 1)
-        if key not in noise_cache:
-            sigma = max(0.5, 0.6 * w / ppm)
-            blurred = cv2.GaussianBlur(field.shading, (0, 0), sigma)
-            noise_cache[key] = max(1e-4, sh.robust_sigma(blurred[field.valid][::5]))
-        return noise_cache[key]
+        # Interpolated in log-log between nodes a quarter octave apart.
+        t = 4.0 * math.log2(w / max(ppm, 1e-6))
+        k = math.floor(t)
+        lo, hi = math.log(noise_node(k)), math.log(noise_node(k + 1))
+        return math.exp(lo + (t - k) * (hi - lo))
 
     report_progress(progress, 0.3, "Finding candidate scars")
     check_cancel(cancel)
@@ -700,6 +716,7 @@ def _colourless(
     field: sh.ShadingField,
     chroma_noise: list[float],
     max_contrast: float,
+    max_shadow_chroma: float,
     examine: int = 40,
 ) -> list[tuple[float, float, float, float, float]]:
     """The darkest features whose colour matches the skin around them.
@@ -711,9 +728,9 @@ def _colourless(
     field : ShadingField
     chroma_noise : list of float
         Robust noise of each chromaticity channel.
-    max_contrast : float
-        Largest colour difference (noise units) between a disk of the
-        feature's radius plus 0.3 mm and a ring twice as wide around it.
+    max_contrast, max_shadow_chroma : float
+        See :func:`_pigment_like`; the colour is compared between a disk of
+        the feature's radius plus 0.3 mm and a ring twice as wide around it.
     examine : int
         Only the darkest ``examine`` features are looked at.
 
@@ -737,19 +754,42 @@ def _colourless(
         ring = (d > rin) & (d <= rout) & ok
         if not inner.any() or not ring.any():
             continue
-        contrast = math.hypot(
-            *[
-                float(
-                    field.chroma[y0:y1, x0:x1, k][inner].mean()
-                    - field.chroma[y0:y1, x0:x1, k][ring].mean()
-                )
-                / chroma_noise[k]
-                for k in range(2)
-            ]
-        )
-        if contrast <= max_contrast:
+        dc = [
+            float(field.chroma[y0:y1, x0:x1, k][inner].mean())
+            - float(field.chroma[y0:y1, x0:x1, k][ring].mean())
+            for k in range(2)
+        ]
+        patch = field.shading[y0:y1, x0:x1]
+        ds = float(patch[inner].mean()) - float(patch[ring].mean())
+        if not _pigment_like(dc, chroma_noise, ds, max_contrast, max_shadow_chroma):
             kept.append((cx, cy, r, area, dark))
     return kept
+
+
+def _pigment_like(
+    dc: list[float], chroma_noise: list[float], ds: float, max_contrast: float, max_ratio: float
+) -> bool:
+    """Whether a spot's colour difference from the skin around it marks pigment, not shading.
+
+    Parameters
+    ----------
+    dc : list of float
+        Inside minus surroundings of each log-chromaticity channel.
+    chroma_noise : list of float
+        Noise of each channel (same units).
+    ds : float
+        Inside minus surroundings of the log shading (negative: darker).
+    max_contrast : float
+        Colour differences up to this many noise units are noise.
+    max_ratio : float
+        A larger one is still a shadow's if at most ``max_ratio`` log units
+        of colour per log unit of darkening (subsurface scattering reddens
+        deep shadows; pigment and erythema change colour without shading).
+    """
+    contrast = math.hypot(*[d / n for d, n in zip(dc, chroma_noise, strict=True)])
+    if contrast <= max_contrast:
+        return False
+    return math.hypot(*dc) > max_ratio * max(0.0, -ds)
 
 
 def _accept(
@@ -795,10 +835,7 @@ def _accept(
         n_in = int(mask.sum())
         if n_in == 0 or float(valid_r[sl][mask].mean()) < params.min_inside_fraction:
             continue
-        if (
-            _colour_contrast(mask, sl, valid_r, chroma_r, chroma_noise, w)
-            > params.max_pigment_contrast
-        ):
+        if _coloured(mask, sl, shading_r, valid_r, chroma_r, chroma_noise, w, params):
             continue  # pigment, erythema and papules differ in colour from the skin around
         if _strand_through(fit, lr, ridges_r, w):
             continue
@@ -824,25 +861,26 @@ def _accept(
     return [(f, lr) for f, lr, _, _ in kept]
 
 
-def _colour_contrast(
+def _coloured(
     mask: NDArray[np.bool_],
     sl: tuple[slice, slice],
+    shading_r: NDArray[np.float32],
     valid_r: NDArray[np.float32],
     chroma_r: list[NDArray[np.float32]],
     chroma_noise: list[float],
     w: float,
-) -> float:
-    """Chromaticity difference between an outline's inside and a ring around it, in noise units."""
+    params: ScarParams,
+) -> bool:
+    """Whether an outline's inside differs in colour from a 0.4 mm ring around it as pigment does."""
     ok_px = valid_r[sl] > 0.5
     inner = mask & ok_px
     ring = (cv2.dilate(mask.astype(np.uint8), _disk(max(2, round(0.4 * w)))) > 0) & ~mask & ok_px
     if not ring.any() or not inner.any():
-        return 0.0
-    return math.hypot(
-        *[
-            float(ch[sl][inner].mean() - ch[sl][ring].mean()) / cn
-            for ch, cn in zip(chroma_r, chroma_noise, strict=True)
-        ]
+        return False
+    dc = [float(ch[sl][inner].mean()) - float(ch[sl][ring].mean()) for ch in chroma_r]
+    ds = float(shading_r[sl][inner].mean()) - float(shading_r[sl][ring].mean())
+    return _pigment_like(
+        dc, chroma_noise, ds, params.max_pigment_contrast, params.max_shadow_chroma
     )
 
 
