@@ -422,7 +422,10 @@ def analyze_scars(
 
     report_progress(progress, 0.85, "Outlining scars")
     check_cancel(cancel)
-    ridges_r = np.asarray(sh.warp(field.ridges.astype(np.uint8), M, size, nearest=True)) > 0
+    # Only strands the shading still holds: detected hair was filled in, so no
+    # fit can have mistaken it for a wall.
+    loose = field.ridges & ~field.hair
+    ridges_r = np.asarray(sh.warp(loose.astype(np.uint8), M, size, nearest=True)) > 0
     strictness = params.uncertain_light_factor if uncertain else 1.0
     accepted = _accept(
         fits, shading_r, valid_r, ridges_r, chroma_r, chroma_noise, w, params, strictness
@@ -871,7 +874,7 @@ def _coloured(
     w: float,
     params: ScarParams,
 ) -> bool:
-    """Whether an outline's inside differs in colour from a 0.4 mm ring around it as pigment does."""
+    """Whether an outline's inside differs from a 0.4 mm ring around it in colour as pigment does."""
     ok_px = valid_r[sl] > 0.5
     inner = mask & ok_px
     ring = (cv2.dilate(mask.astype(np.uint8), _disk(max(2, round(0.4 * w)))) > 0) & ~mask & ok_px
