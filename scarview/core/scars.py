@@ -874,7 +874,7 @@ def _coloured(
     w: float,
     params: ScarParams,
 ) -> bool:
-    """Whether an outline's inside differs from a 0.4 mm ring around it in colour as pigment does."""
+    """Whether an outline's inside differs in colour from a 0.4 mm ring around it like pigment."""
     ok_px = valid_r[sl] > 0.5
     inner = mask & ok_px
     ring = (cv2.dilate(mask.astype(np.uint8), _disk(max(2, round(0.4 * w)))) > 0) & ~mask & ok_px
