@@ -86,7 +86,7 @@ __all__ = [
 ]
 
 #: Changes whenever results would change.
-ALGORITHM_VERSION = "scars-1.1"
+ALGORITHM_VERSION = "scars-1.2"
 
 #: Warning given when the photo's scale is unknown.
 NO_SCALE_WARNING = (
