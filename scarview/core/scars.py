@@ -54,6 +54,7 @@ How it works (``CLINICAL.md`` gives the physics):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -330,6 +331,32 @@ def analyze_scars(
     chroma_noise = [
         max(1e-4, sh.robust_sigma(field.chroma[..., k][field.valid][::3])) for k in range(2)
     ]
+
+    chroma_cache: dict[int, list[float]] = {}
+
+    def chroma_noise_at(radius_mm: float) -> list[float]:
+        # Noise of the mean colour of a spot of this radius: the chromaticity
+        # (already smoothed over 0.2 mm) averaged over the spot. Skin's colour
+        # is mottled, so a wide spot's mean is not much quieter than a pixel.
+        k = max(0, math.ceil(4.0 * math.log2(max(radius_mm, 0.4) / 0.4)))
+        if k not in chroma_cache:
+            extra_mm = math.sqrt(max(0.0, (0.5 * 0.4 * 2.0 ** (k / 4.0)) ** 2 - 0.2**2))
+            if extra_mm * w < 0.5:
+                chroma_cache[k] = chroma_noise
+            else:
+                chroma_cache[k] = [
+                    max(
+                        1e-4,
+                        sh.robust_sigma(
+                            cv2.GaussianBlur(field.chroma[..., c], (0, 0), extra_mm * w)[
+                                field.valid
+                            ][::3]
+                        ),
+                    )
+                    for c in range(2)
+                ]
+        return chroma_cache[k]
+
     azimuth, az_conf = pm.estimate_azimuth(
         smooth,
         field.valid,
@@ -428,7 +455,7 @@ def analyze_scars(
     ridges_r = np.asarray(sh.warp(loose.astype(np.uint8), M, size, nearest=True)) > 0
     strictness = params.uncertain_light_factor if uncertain else 1.0
     accepted = _accept(
-        fits, shading_r, valid_r, ridges_r, chroma_r, chroma_noise, w, params, strictness
+        fits, shading_r, valid_r, ridges_r, chroma_r, chroma_noise_at, w, params, strictness
     )
     Minv = cv2.invertAffineTransform(M)
     scars_px = []
@@ -801,7 +828,7 @@ def _accept(
     valid_r: NDArray[np.float32],
     ridges_r: NDArray[np.bool_],
     chroma_r: list[NDArray[np.float32]],
-    chroma_noise: list[float],
+    chroma_noise_at: Callable[[float], list[float]],
     w: float,
     params: ScarParams,
     strictness: float = 1.0,
@@ -812,6 +839,9 @@ def _accept(
     or one large fit spanning several small scars) are settled on the larger
     patch: whichever explanation -- the new pit, or the pits already kept
     there -- leaves the smaller residual wins.
+
+    ``chroma_noise_at(radius_mm)``: noise of the mean colour of a spot of
+    that radius, against which its colour difference is judged.
 
     Returns
     -------
@@ -838,7 +868,7 @@ def _accept(
         n_in = int(mask.sum())
         if n_in == 0 or float(valid_r[sl][mask].mean()) < params.min_inside_fraction:
             continue
-        if _coloured(mask, sl, shading_r, valid_r, chroma_r, chroma_noise, w, params):
+        if _coloured(mask, sl, shading_r, valid_r, chroma_r, chroma_noise_at, w, params):
             continue  # pigment, erythema and papules differ in colour from the skin around
         if _strand_through(fit, lr, ridges_r, w):
             continue
@@ -870,7 +900,7 @@ def _coloured(
     shading_r: NDArray[np.float32],
     valid_r: NDArray[np.float32],
     chroma_r: list[NDArray[np.float32]],
-    chroma_noise: list[float],
+    chroma_noise_at: Callable[[float], list[float]],
     w: float,
     params: ScarParams,
 ) -> bool:
@@ -882,9 +912,8 @@ def _coloured(
         return False
     dc = [float(ch[sl][inner].mean()) - float(ch[sl][ring].mean()) for ch in chroma_r]
     ds = float(shading_r[sl][inner].mean()) - float(shading_r[sl][ring].mean())
-    return _pigment_like(
-        dc, chroma_noise, ds, params.max_pigment_contrast, params.max_shadow_chroma
-    )
+    noise = chroma_noise_at(math.sqrt(int(inner.sum()) / math.pi) / w)
+    return _pigment_like(dc, noise, ds, params.max_pigment_contrast, params.max_shadow_chroma)
 
 
 def _strand_through(fit: pm.PitFit, level_r: float, ridges_r: NDArray[np.bool_], w: float) -> bool:

@@ -492,3 +492,18 @@ def test_metrics_definitions() -> None:
     assert score.true_area_px == 16 + 16 and score.found_area_px == 16 + 4
     assert score.dice == pytest.approx(2 * 16 / (20 + 32))
     assert score.pairs_by_type["rolling"] == [(None, 0.0)]
+
+
+def test_colour_of_a_shadow_is_not_pigment() -> None:
+    """A deep pit's shadow may be a little red; a patch red without shading is pigment."""
+    from scarview.core.scars import _pigment_like
+
+    noise = [0.005, 0.005]
+    # Deep narrow pit: 0.6 log units darker, reddened by subsurface scattering.
+    assert not _pigment_like([0.05, -0.02], noise, -0.6, 5.0, 0.5)
+    # Erythema: as red, hardly any shading.
+    assert _pigment_like([0.05, -0.02], noise, -0.01, 5.0, 0.5)
+    # Brown spot whose darkness the shading field removed as pigment.
+    assert _pigment_like([0.04, -0.08], noise, 0.0, 5.0, 0.5)
+    # A colour difference within the noise is no evidence at all.
+    assert not _pigment_like([0.01, 0.0], [0.01, 0.01], 0.0, 5.0, 0.5)
