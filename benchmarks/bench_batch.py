@@ -30,9 +30,18 @@ folder. Rows:
   process's resident memory plus each current worker's resident memory as it
   reported it at the end of its latest task (between tasks, so the figure is
   what stays behind, not what a photo in progress happens to hold), taken when
-  the 20th and the 200th photo are done. The whole process tree's resident
-  memory at those moments is shown beside it; it swings with what the workers
-  are doing at that instant.
+  the 20th and the 200th photo are done. Every worker figure is taken at the
+  same kind of moment, the end of a track task, after the task freed its
+  garbage (see ``_release_free_memory`` in ``scarview.batch.tasks``); workers
+  are replaced every 25 tasks, so the two samples come from workers of
+  different ages, which is why a worker must not grow with the tasks it ran.
+  Below it: the batch process alone and the workers alone at those two
+  moments; the whole process tree's resident memory at those moments (it swings
+  with what the workers are doing at that instant); a worker's memory at the
+  end of each of its tasks over the first and the second half of the batch
+  (median and range: the same moment of every task, so growth of the workers
+  over the batch shows there whatever their age); and the batch process's
+  memory after its first photo and at its highest.
 """
 
 from __future__ import annotations
@@ -145,10 +154,19 @@ class _MemoryProbe(SilentListener):
         self.latest: dict[int, tuple[int, float]] = {}  # pid -> (order, rss_mb at task end)
         #: photos done -> (batch process MB, current workers MB at task end, process tree MB)
         self.samples: dict[int, tuple[float, float, float]] = {}
+        #: Every worker's resident memory at the end of every task (MB), in batch order.
+        self.task_end_mb: list[float] = []
+        #: The batch process's resident memory after every photo (MB).
+        self.parent_mb: list[float] = []
+        self._last_stats: WorkerStats | None = None
 
     def photo_done(self, relpath: str, error: str | None, worker: WorkerStats | None) -> None:
         self.done += 1
+        self.parent_mb.append(_rss_mb(os.getpid()))
         if worker is not None:
+            if worker is not self._last_stats:  # a task's photos share its figures
+                self.task_end_mb.append(worker.rss_mb)
+                self._last_stats = worker
             self.latest[worker.pid] = (self.done, worker.rss_mb)
         if self.done in self.at:
             parent = _rss_mb(os.getpid())
@@ -184,6 +202,10 @@ def _report_seconds(folder: Path, out: Path) -> float:
     t = time.perf_counter()
     render_report_task(data)
     return time.perf_counter() - t
+
+
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.0f} [{min(values):.0f} - {max(values):.0f}]"
 
 
 def _load() -> str:
@@ -314,8 +336,37 @@ def run() -> list[dict[str, object]]:
         )
         rows.append(
             {
+                "measure": "  current workers alone, at the end of their latest task (MB)",
+                "value": f"{early[1]:.0f} -> {late[1]:.0f}",
+                "target": "",
+                "ok": "",
+            }
+        )
+        rows.append(
+            {
                 "measure": "  process tree at that instant (MB)",
                 "value": f"{early[2]:.0f} -> {late[2]:.0f}",
+                "target": "",
+                "ok": "",
+            }
+        )
+    if probe.task_end_mb:
+        ends = probe.task_end_mb
+        half = len(ends) // 2
+        rows.append(
+            {
+                "measure": "  a worker at the end of a task, first -> second half of the batch "
+                "(MB: median [min - max])",
+                "value": f"{_spread(ends[:half] or ends)} -> {_spread(ends[half:])}",
+                "target": "",
+                "ok": "",
+            }
+        )
+    if probe.parent_mb:
+        rows.append(
+            {
+                "measure": "  batch process over the batch (MB: first photo, max)",
+                "value": f"{probe.parent_mb[0]:.0f}, {max(probe.parent_mb):.0f}",
                 "target": "",
                 "ok": "",
             }

@@ -6,7 +6,8 @@ does not know which one it drives.
 
 Local processes are started with ``forkserver`` (``spawn`` where there is no
 fork), never plain ``fork``, since the parent runs threads; the forkserver
-pre-imports the analysis modules so fresh workers start in milliseconds.
+pre-imports the analysis modules and renders one throwaway report
+(:mod:`scarview.batch.warmup`), so fresh workers start in milliseconds, all alike.
 Workers are replaced after about ``max_tasks_per_child`` tasks each, so memory
 stays flat over a long batch whatever the libraries underneath keep. This is
 done by retiring the whole pool and starting a new one (the retired pool
@@ -26,6 +27,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Callable, Collection
 from typing import Any, Protocol
@@ -42,6 +44,7 @@ _PRELOAD = [
     "scarview.core.pipeline",
     "scarview.report.pdf",
     "scipy.optimize",
+    "scarview.batch.warmup",  # renders one report: every worker starts with fonts and caches
 ]
 
 
@@ -129,6 +132,9 @@ class LocalExecutor:
         )
         self._cancel = self._ctx.Event()
         self._retired: list[cf.ProcessPoolExecutor] = []
+        #: Tasks of each pool not finished yet (done callbacks run on the pools' threads).
+        self._unfinished: dict[cf.ProcessPoolExecutor, int] = {}
+        self._lock = threading.Lock()
         self._pool = self._new_pool()
         self._submitted = 0
 
@@ -142,13 +148,38 @@ class LocalExecutor:
 
     def submit(self, fn: Callable[..., Any], arg: Any) -> cf.Future[Any]:
         """Start ``fn(arg)`` in a worker (in a fresh pool once this one did its share)."""
+        self._drop_finished_pools()
         if self._tasks_per_pool is not None and self._submitted >= self._tasks_per_pool:
             self._pool.shutdown(wait=False)
             self._retired.append(self._pool)
             self._pool = self._new_pool()
             self._submitted = 0
         self._submitted += 1
-        return self._pool.submit(fn, arg)
+        pool = self._pool
+        future = pool.submit(fn, arg)
+        with self._lock:
+            self._unfinished[pool] = self._unfinished.get(pool, 0) + 1
+        future.add_done_callback(lambda _: self._task_finished(pool))
+        return future
+
+    def _task_finished(self, pool: cf.ProcessPoolExecutor) -> None:
+        with self._lock:
+            self._unfinished[pool] -= 1
+
+    def _drop_finished_pools(self) -> None:
+        """Forget retired pools whose tasks are all done (their processes, threads and pipes).
+
+        A long batch retires a pool every ``max_tasks_per_child * workers``
+        tasks; keeping them all would grow the batch process (and its open
+        files) with the number of photos.
+        """
+        with self._lock:
+            finished = [p for p in self._retired if self._unfinished.get(p, 0) <= 0]
+        for pool in finished:
+            pool.shutdown(wait=True)  # its workers were told to exit: joining is quick
+            self._retired.remove(pool)
+            with self._lock:
+                self._unfinished.pop(pool, None)
 
     def wait(self, futures: Collection[Any], timeout_s: float) -> set[Any]:
         """Futures done, waiting up to ``timeout_s`` for the first."""
@@ -166,6 +197,8 @@ class LocalExecutor:
         for pool in [*self._retired, self._pool]:
             pool.shutdown(wait=True, cancel_futures=True)
         self._retired.clear()
+        with self._lock:
+            self._unfinished.clear()
         self._pool = self._new_pool()
         self._submitted = 0
 
@@ -178,6 +211,8 @@ class LocalExecutor:
         for pool in [*self._retired, self._pool]:
             pool.shutdown(wait=True, cancel_futures=cancel)
         self._retired.clear()
+        with self._lock:
+            self._unfinished.clear()
 
 
 class DaskExecutor:

@@ -135,8 +135,11 @@ def _csv_text(columns: Sequence[str], rows: Iterable[Mapping[str, str]]) -> str:
     return buffer.getvalue()
 
 
-def write_measurements(path: Path, rows: Sequence[Mapping[str, str]]) -> Path:
-    """Write ``measurements.csv`` (UTF-8, ``\\n`` line ends) atomically."""
+def write_measurements(path: Path, rows: Iterable[Mapping[str, str]]) -> Path:
+    """Write ``measurements.csv`` (UTF-8, ``\\n`` line ends) atomically.
+
+    ``rows`` may be a generator: only the CSV text is held, never every row at once.
+    """
     return atomic_write_text(path, _csv_text(BATCH_COLUMNS, rows))
 
 

@@ -19,7 +19,7 @@ import contextlib
 import os
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +45,7 @@ from scarview.batch.tasks import (
     WorkerStats,
     process_track,
     render_report_task,
+    trim_heap,
 )
 from scarview.core.pipeline import AnalysisSettings
 from scarview.core.types import CancelToken
@@ -317,10 +318,10 @@ class _Batch:
 
     # -------------------------------------------------------------- results
 
-    def records(self) -> dict[int, Record]:
-        """Every photo's record available now, by plan index."""
+    def records(self, photos: Sequence[PlannedPhoto]) -> dict[int, Record]:
+        """The records of ``photos`` available now, by plan index (read from the resume state)."""
         found: dict[int, Record] = {}
-        for photo in self.plan.photos:
+        for photo in photos:
             record = self.state.record(self.keys[photo.index])
             if record is not None:
                 found[photo.index] = record
@@ -393,11 +394,7 @@ class _Batch:
         from scarview.batch.reports import report_data
 
         photos = self.by_patient.get(patient, [])
-        records: dict[int, Record] = {}
-        for photo in photos:
-            record = self.state.record(self.keys[photo.index])
-            if record is not None:
-                records[photo.index] = record
+        records = self.records(photos)
 
         def thumbnail(index: int) -> bytes | None:
             path = self.state.thumbnail_path(self.keys[index])
@@ -485,6 +482,8 @@ class _Driver:
             if crashed:
                 self.recover(crashed)
             self.top_up()
+            if done:
+                trim_heap()
 
     def top_up(self) -> None:
         """Submit queued tasks while fewer than the executor's window are in flight."""
@@ -677,22 +676,28 @@ def _run(
     finally:
         listener.finished()
 
-    records = batch.records()
-    rows = outputs.measurement_rows(plan.photos, records)
     errors = list(batch.errors)
-    aligned = not_aligned = 0
-    for photo in plan.photos:
-        record = records.get(photo.index)
-        if record is None or record.get("alignment") is None:
-            continue
-        message = outputs.alignment_message(record)
-        if message is None:
-            aligned += 1
-        else:
-            not_aligned += 1
-            errors.append(BatchError(photo.relpath, message))
-    measurements = outputs.write_measurements(target / outputs.MEASUREMENTS_CSV, rows)
+    counts = {"aligned": 0, "not_aligned": 0}
+
+    def rows() -> Iterator[dict[str, str]]:
+        # One patient's records at a time: the rows go straight into the CSV text.
+        for photos in batch.by_patient.values():
+            records = batch.records(photos)
+            yield from outputs.measurement_rows(photos, records)
+            for photo in photos:
+                record = records.get(photo.index)
+                if record is None or record.get("alignment") is None:
+                    continue
+                message = outputs.alignment_message(record)
+                if message is None:
+                    counts["aligned"] += 1
+                else:
+                    counts["not_aligned"] += 1
+                    errors.append(BatchError(photo.relpath, message))
+
+    measurements = outputs.write_measurements(target / outputs.MEASUREMENTS_CSV, rows())
     errors_csv = outputs.write_errors(target / outputs.ERRORS_CSV, errors)
+    aligned, not_aligned = counts["aligned"], counts["not_aligned"]
     return BatchSummary(
         input_dir=source,
         out_dir=target,

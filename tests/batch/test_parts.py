@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+import tracemalloc
 from collections.abc import Callable, Collection
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
@@ -21,7 +22,12 @@ from scarview.batch.plan import plan_batch
 from scarview.batch.progress import LogListener, SilentListener, TqdmListener, default_listener
 from scarview.batch.runner import _Batch, _Driver
 from scarview.batch.state import DONE_FILE, ResumeState
-from scarview.batch.tasks import PhotoResult, TrackResult, TrackTask, WorkerStats
+from scarview.batch.tasks import (
+    PhotoResult,
+    TrackResult,
+    TrackTask,
+    WorkerStats,
+)
 from scarview.cli import main
 from scarview.errors import InputError
 from scarview.synth import make_patient
@@ -63,6 +69,35 @@ def test_state_survives_a_line_cut_short(tmp_path: Path) -> None:
     third = ResumeState(tmp_path)
     assert len(third) == 3 and third.record("d" * 40) == {"n": 4}
     assert (tmp_path / ".scarview-batch" / DONE_FILE).read_bytes().endswith(b"\n")
+
+
+def test_state_reads_records_back_instead_of_keeping_them(tmp_path: Path) -> None:
+    """The batch process holds an index, not the records: it does not grow with the photos."""
+    rng = np.random.default_rng(8)
+    state = ResumeState(tmp_path)
+    n, payload_chars = 120, 20_000
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for i in range(n):
+            noise = "".join(rng.choice(list("abcdef"), size=payload_chars))
+            state.add(f"{i:040d}", {"n": i, "noise": noise}, None)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # What the records weigh on disk is far more than what stays in memory.
+    assert state.path.stat().st_size > n * payload_chars
+    assert held < n * 1_000, f"{held / n:.0f} bytes kept per photo"
+    assert state.record(f"{7:040d}")["n"] == 7  # type: ignore[index]
+    # Offsets stay right after a line cut short, in this run and the next one.
+    with state.path.open("ab") as handle:
+        handle.write(b'{"key": "x", "rec')
+    state.add("e" * 40, {"n": -1}, None)
+    assert state.record("e" * 40) == {"n": -1}
+    again = ResumeState(tmp_path)
+    assert len(again) == n + 1
+    assert [again.record(f"{i:040d}")["n"] for i in (0, 59, n - 1)] == [0, 59, n - 1]  # type: ignore[index]
+    assert again.record("e" * 40) == {"n": -1} and again.record("f" * 40) is None
 
 
 def test_log_lines_count_rate_and_time_left() -> None:
@@ -189,6 +224,34 @@ def test_local_workers_are_replaced_and_all_tasks_finish() -> None:
     # 2 workers replaced after 2 tasks each: 3 successive pools, so more than 2 processes.
     assert len(set(pids)) >= 3
     assert os.getpid() not in pids
+
+
+def test_retired_pools_are_let_go() -> None:
+    """A long batch retires many pools; the batch process keeps none whose tasks are done."""
+    executor = LocalExecutor(1, max_tasks_per_child=1)
+    try:
+        pids = {executor.submit(_worker_pid, i).result(timeout=60) for i in range(8)}
+        # 8 pools were used; submitting let go of those whose task had finished
+        # (the last one or two may still be finishing when the next task is submitted).
+        assert len(pids) == 8
+        assert len(executor._retired) <= 2
+        assert len(executor._unfinished) <= 3
+    finally:
+        executor.close()
+    assert executor._retired == [] and not executor._unfinished
+
+
+def test_forkserver_warms_the_report_renderer_up() -> None:
+    """Workers start with the report's fonts and caches loaded: the warm-up must keep working.
+
+    It swallows its errors (it must never stop the forkserver), so a change of
+    the report's data classes would silently make workers cold again.
+    """
+    from scarview.batch import executors
+    from scarview.batch.warmup import warm_up_reports
+
+    assert "scarview.batch.warmup" in executors._PRELOAD
+    assert warm_up_reports() is True
 
 
 def test_progress_bar_on_a_terminal() -> None:
