@@ -333,6 +333,7 @@ def analyze_scars(
     ]
 
     chroma_cache: dict[int, list[float]] = {}
+    shrunk: dict[int, tuple[NDArray[np.float32], NDArray[np.bool_]]] = {}
 
     def chroma_noise_at(radius_mm: float) -> list[float]:
         # Noise of the mean colour of a spot of this radius: the chromaticity
@@ -341,20 +342,27 @@ def analyze_scars(
         k = max(0, math.ceil(4.0 * math.log2(max(radius_mm, 0.4) / 0.4)))
         if k not in chroma_cache:
             extra_mm = math.sqrt(max(0.0, (0.5 * 0.4 * 2.0 ** (k / 4.0)) ** 2 - 0.2**2))
-            if extra_mm * w < 0.5:
+            sigma_px = extra_mm * w
+            if sigma_px < 0.5:
                 chroma_cache[k] = chroma_noise
             else:
-                chroma_cache[k] = [
-                    max(
-                        1e-4,
-                        sh.robust_sigma(
-                            cv2.GaussianBlur(field.chroma[..., c], (0, 0), extra_mm * w)[
-                                field.valid
-                            ][::3]
-                        ),
+                # A wide blur needs no full resolution: average down (by a power
+                # of two, shared between nodes) to 2-4 px per sigma first.
+                level = max(0, math.floor(math.log2(sigma_px / 2.0)))
+                if level not in shrunk:
+                    f_ = 0.5**level
+                    shrunk[level] = (
+                        np.asarray(sh.resize_to(field.chroma, f_), np.float32),
+                        np.asarray(sh.resize_to(field.valid.astype(np.float32), f_)) > 0.99,
                     )
-                    for c in range(2)
-                ]
+                chans, ok = shrunk[level]
+                if not ok.any():
+                    chroma_cache[k] = chroma_noise
+                else:
+                    blurred = cv2.GaussianBlur(chans, (0, 0), sigma_px * 0.5**level)
+                    chroma_cache[k] = [
+                        max(1e-4, sh.robust_sigma(blurred[..., c][ok][::3])) for c in range(2)
+                    ]
         return chroma_cache[k]
 
     azimuth, az_conf = pm.estimate_azimuth(
