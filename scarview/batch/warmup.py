@@ -13,6 +13,7 @@ forkserver.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 
 import numpy as np
@@ -43,24 +44,18 @@ def warm_up_reports() -> bool:
             overlay_rgb=overlay,
             overlay_aligned=True,
         )
-        later = SessionReport(
+        later = replace(
+            baseline,
             session_date=date(2000, 1, 31),
             label="warm-up 2",
-            view="closeup",
-            count=1,
             area_mm2=0.4,
-            by_type=by_type,
-            calibration_method="manual",
-            px_per_mm=10.0,
+            is_baseline=False,
             alignment_ok=True,
             alignment_method="warm-up",
             alignment_rmse_px=0.5,
             change_area_mm2=-0.1,
             change_area_pct=-20.0,
             change_count=0,
-            baseline_overlay_rgb=overlay,
-            overlay_rgb=overlay,
-            overlay_aligned=True,
         )
         data = ReportData(
             clinic_name="",

@@ -123,22 +123,47 @@ class RegionChange:
     def to_dict(self) -> dict[str, object]:
         """JSON-ready figures (areas rounded to 1e-4 mm², percentages to 0.01)."""
         return {
-            "area_mm2": _round(self.area_mm2),
-            "area_pct": _round(self.area_pct, 2),
-            "count": self.count,
-            "by_type": {
-                t: {"count": c.count, "area_mm2": _round(c.area_mm2)}
-                for t, c in self.by_type.items()
-            },
-            "before_area_mm2": _round(self.before_area_mm2),
-            "after_area_mm2": _round(self.after_area_mm2),
-            "before_count": self.before_count,
-            "after_count": self.after_count,
+            **_figures(self.area_mm2, self.area_pct, self.count, self.by_type),
+            **_totals(
+                self.before_area_mm2, self.after_area_mm2, self.before_count, self.after_count
+            ),
         }
 
 
 def _round(v: float | None, nd: int = 4) -> float | None:
     return None if v is None else round(float(v), nd)
+
+
+def _figures(
+    area_mm2: float | None,
+    area_pct: float | None,
+    count: int | None,
+    by_type: dict[str, TypeChange],
+) -> dict[str, object]:
+    """The contract's change figures, JSON-ready (areas to 1e-4 mm², percentages to 0.01)."""
+    return {
+        "area_mm2": _round(area_mm2),
+        "area_pct": _round(area_pct, 2),
+        "count": count,
+        "by_type": {
+            t: {"count": c.count, "area_mm2": _round(c.area_mm2)} for t, c in by_type.items()
+        },
+    }
+
+
+def _totals(
+    before_area_mm2: float | None,
+    after_area_mm2: float | None,
+    before_count: int | None,
+    after_count: int | None,
+) -> dict[str, object]:
+    """Each photo's totals, JSON-ready."""
+    return {
+        "before_area_mm2": _round(before_area_mm2),
+        "after_area_mm2": _round(after_area_mm2),
+        "before_count": before_count,
+        "after_count": after_count,
+    }
 
 
 def _difference(
@@ -279,13 +304,7 @@ class Change:
         return {
             "ok": self.ok,
             "reason": self.reason,
-            "area_mm2": _round(self.area_mm2),
-            "area_pct": _round(self.area_pct, 2),
-            "count": self.count,
-            "by_type": {
-                t: {"count": c.count, "area_mm2": _round(c.area_mm2)}
-                for t, c in self.by_type.items()
-            },
+            **_figures(self.area_mm2, self.area_pct, self.count, self.by_type),
             "matched": [
                 {
                     "before_id": m.before_id,
@@ -297,10 +316,9 @@ class Change:
             ],
             "new": list(self.new),
             "resolved": list(self.resolved),
-            "before_area_mm2": _round(self.before_area_mm2),
-            "after_area_mm2": _round(self.after_area_mm2),
-            "before_count": self.before_count,
-            "after_count": self.after_count,
+            **_totals(
+                self.before_area_mm2, self.after_area_mm2, self.before_count, self.after_count
+            ),
             "common_fraction": _round(self.common_fraction),
             "common": None if self.common is None else self.common.to_dict(),
         }
